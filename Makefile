@@ -1,0 +1,59 @@
+# ovs-dma: Open vSwitch 3.1 with vhost-user copies offloaded to DMA engines.
+#
+# This repository holds only ovs-dma's own work: patches/ (changes to
+# upstream files) and our new files at their paths in the OVS tree.  The
+# targets below assemble Debian's OVS 3.1.0 source with them in build/ovs,
+# build it and test it.  'make help' lists them.
+
+SHELL := /bin/bash
+TREE := build/ovs
+
+.DEFAULT_GOAL := build
+.PHONY: help deps assemble build check check-unit check-dpdk checkpatch \
+	export-patches reset-tree sandbox clean
+
+help:
+	@echo "make deps            install Debian packages, set up hugepages (root)"
+	@echo "make                 assemble build/ovs (upstream + patches + our files), build it"
+	@echo "make check           checkpatch + OVS testsuite + DPDK system tests"
+	@echo "make check-unit      only the OVS testsuite (TESTSUITEFLAGS, default -j8)"
+	@echo "make check-dpdk      only the DPDK system tests (root, hugepages)"
+	@echo "make checkpatch      upstream checkpatch.py on patches/ and our C files"
+	@echo "make sandbox         upstream's tutorial sandbox with the fork's switch"
+	@echo "make export-patches  write build/ovs commits back to patches/"
+	@echo "make reset-tree      throw build/ovs away and assemble it again"
+	@echo "make clean           remove build/"
+
+deps:
+	@fork/deps
+
+assemble:
+	@fork/assemble
+
+build: assemble
+	@fork/build
+
+check: build
+	@fork/check checkpatch unit dpdk
+
+check-unit: build
+	@fork/check unit
+
+check-dpdk: build
+	@fork/check dpdk
+
+checkpatch: assemble
+	@fork/check checkpatch
+
+export-patches:
+	@fork/export-patches
+
+reset-tree:
+	rm -rf $(TREE)
+	@fork/assemble
+
+sandbox: build
+	$(MAKE) -C $(TREE) sandbox
+
+clean:
+	rm -rf build

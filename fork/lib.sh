@@ -1,0 +1,49 @@
+# Shell helpers shared by the fork/ scripts.  Sourced, not executed.
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+tree=${OVS_TREE:-$top/build/ovs}
+state=$tree/.git/ovs-dma
+
+# Directories of the OVS tree in which this repository keeps files of its
+# own.  Every file below them (tracked, or new and not ignored) is linked into
+# the assembled tree at the same path.
+overlay_dirs="Documentation build-aux include lib ovsdb tests utilities vswitchd"
+
+. "$top/fork/upstream.pin"
+
+say() {
+    printf '%s\n' "$*"
+}
+
+die() {
+    printf '%s: error: %s\n' "${0##*/}" "$*" >&2
+    exit 1
+}
+
+# Runs git in the assembled tree with settings that do not depend on the
+# developer's configuration, so that what it writes is the same everywhere.
+tree_git() {
+    git -C "$tree" -c core.abbrev=12 -c diff.noprefix=false \
+        -c diff.mnemonicPrefix=false -c diff.algorithm=myers \
+        -c format.signature= -c format.numbered=false "$@"
+}
+
+# Prints the fingerprint of what the tree is assembled from: the pin, the
+# series and every patch it names, in order.
+patches_stamp() {
+    {
+        cat "$top/fork/upstream.pin" "$top/fork/generated-files"
+        if [ -f "$top/patches/series" ]; then
+            cat "$top/patches/series"
+            series | while read -r p; do
+                cat "$top/patches/$p"
+            done
+        fi
+    } | sha256sum | cut -d' ' -f1
+}
+
+# Prints the patch file names of patches/series, in order.
+series() {
+    [ -f "$top/patches/series" ] || return 0
+    sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$top/patches/series"
+}
