@@ -5,17 +5,38 @@
 
 EXTRA_DIST += build-aux/ovs-dma.mk
 
+# The DMA channel manager: lib/dpdk-dma.h is its C interface.
+lib_libopenvswitch_la_SOURCES += lib/dpdk-dma.h
 if DPDK_NETDEV
 # The DMA offload modules are C++17.  Only DPDK builds compile C++, so users
 # of libopenvswitch without DPDK need no C++ runtime.  Errors are reported as
 # values, never thrown: exceptions and RTTI are off.
 OVS_DMA_CXXFLAGS = \
-	$(DPDK_CXXFLAGS) \
-	-Wall -Wextra -Wshadow -Wno-sign-compare -Wno-unused-parameter \
+	$(OVS_CFLAGS) $(DPDK_CXXFLAGS) \
+	-Wall -Wextra -Wno-sign-compare \
 	-fno-exceptions -fno-rtti
 lib_libopenvswitch_la_CXXFLAGS = $(AM_CXXFLAGS) $(OVS_DMA_CXXFLAGS)
 lib_libopenvswitch_la_LIBADD += -lstdc++
+# The library is still linked as C, as upstream links it: as C++, libtool
+# would leave -lstdc++ out of what the programs that use it inherit.
+lib_libopenvswitch_la_LINK = $(LINK) $(lib_libopenvswitch_la_LDFLAGS)
+lib_libopenvswitch_la_SOURCES += \
+	lib/dpdk-dma.cc \
+	lib/dpdk-dma-coverage.c
+else
+lib_libopenvswitch_la_SOURCES += lib/dpdk-dma-stub.c
 endif
+EXTRA_DIST += lib/dpdk-dma.cc lib/dpdk-dma-coverage.c lib/dpdk-dma-stub.c
 
 # Tests of upstream's suites that are skipped, with the reason for each.
 EXTRA_DIST += tests/skip-list
+
+# Unit tests of the DMA channel manager.
+TESTSUITE_AT += tests/dpdk-dma.at
+tests_ovstest_SOURCES += tests/test-dpdk-dma.c
+
+# DMA channel manager: system tests (dma_skeleton devices), the dpdk/dma-*
+# commands' manual, and the user guide.
+SYSTEM_DPDK_TESTSUITE_AT += tests/system-dpdk-dma.at
+MAN_FRAGMENTS += lib/dpdk-dma-unixctl.man
+DOC_SOURCE += Documentation/topics/dpdk/dma.rst

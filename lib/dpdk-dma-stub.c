@@ -1,0 +1,66 @@
+/*
+ * Copyright (c) 2026 The ovs-dma developers.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* The DMA channel manager of builds without DPDK: no DMA devices, every PMD
+ * thread copies with the CPU. */
+
+#include <config.h>
+
+#include "dpdk-dma.h"
+
+void
+dpdk_dma_set_config(const struct smap *ovs_other_config OVS_UNUSED)
+{
+}
+
+bool
+dpdk_dma_async_enabled(void)
+{
+    return false;
+}
+
+bool
+dpdk_dma_reload_needed(uint64_t *seq OVS_UNUSED)
+{
+    return false;
+}
+
+void
+dpdk_dma_reload_wait(uint64_t seq OVS_UNUSED)
+{
+}
+
+void
+dpdk_dma_pmd_reload(unsigned int core_id OVS_UNUSED, int numa_id OVS_UNUSED)
+{
+}
+
+void
+dpdk_dma_pmd_exit(void)
+{
+}
+
+int
+dpdk_dma_pmd_dev_id(void)
+{
+    return -1;
+}
+
+struct dpdk_dma_claim *
+dpdk_dma_pmd_claim(void)
+{
+    return NULL;
+}

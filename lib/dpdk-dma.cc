@@ -1,0 +1,1038 @@
+/*
+ * Copyright (c) 2026 The ovs-dma developers.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* The DMA channel manager: see dpdk-dma.h for what it does and why. */
+
+#include <config.h>
+
+#include "dpdk-dma.h"
+
+#include <atomic>
+#include <cerrno>
+#include <cinttypes>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <rte_dmadev.h>
+#include <rte_vhost_async.h>
+
+#include "util.h"
+extern "C" {
+#include "seq.h"
+}
+#include "openvswitch/dynamic-string.h"
+#include "openvswitch/vlog.h"
+#include "smap.h"
+#include "timeval.h"
+#include "unixctl.h"
+
+VLOG_DEFINE_THIS_MODULE(dpdk_dma);
+
+namespace {
+
+/* vhost keeps its DMA devices in a table of this many entries, indexed by
+ * dmadev id. */
+constexpr int kVhostMaxDmaId = RTE_DMADEV_DEFAULT_MAX;
+
+/* Ring size of a device when other_config:vhost-async-dma-ring-size does not
+ * say otherwise (clamped to what the device supports). */
+constexpr unsigned int kDefaultRingSize = 4096;
+
+/* The largest ring size a device can have: nb_desc is 16 bits wide. */
+constexpr unsigned int kMaxRingSize = 32768;
+
+/* DPDK returns -errno; OVS speaks positive errno. */
+int
+to_errno(int rte_ret)
+{
+    return rte_ret < 0 ? -rte_ret : rte_ret;
+}
+
+bool
+is_power_of_2(unsigned int x)
+{
+    return x && !(x & (x - 1));
+}
+
+/* A device in a pool, with the state of its claim. */
+struct PoolDevice {
+    enum class State { kFree, kClaimed, kDisabled };
+
+    PoolDevice(int id_, std::string name_, int numa_)
+        : id(id_), name(std::move(name_)), numa(numa_)
+    {}
+
+    const int id;
+    const std::string name;
+    const int numa;
+
+    State state = State::kFree;
+    bool disabling = false;       /* Claimed, to be disabled on release. */
+    unsigned int owner_core = 0;  /* Valid while kClaimed. */
+    long long int claimed_at = 0; /* time_msec() of the current claim. */
+
+    uint64_t n_claims = 0;
+    uint64_t n_releases = 0;
+    long long int owned_ms = 0; /* Total of the ended claims. */
+};
+
+} // namespace
+
+/* A pool of DMA devices that threads claim.  The mutex guards every device's
+ * state; the device list only grows, so device pointers stay valid for the
+ * life of the pool. */
+struct dpdk_dma_pool {
+    using Device = PoolDevice;
+
+    mutable std::mutex mutex;
+    std::vector<std::unique_ptr<Device>> devices;
+    size_t n_claims = 0; /* Claims outstanding. */
+
+    Device *
+    find(const char *name)
+    {
+        for (auto &dev : devices) {
+            if (dev->name == name) {
+                return dev.get();
+            }
+        }
+        return nullptr;
+    }
+
+    /* Picks a free device, preferring 'numa_id', then an unknown node. */
+    Device *
+    pick(int numa_id)
+    {
+        Device *unknown = nullptr, *remote = nullptr;
+
+        for (auto &dev : devices) {
+            if (dev->state != Device::State::kFree) {
+                continue;
+            }
+            if (dev->numa == numa_id) {
+                return dev.get();
+            } else if (dev->numa < 0 && !unknown) {
+                unknown = dev.get();
+            } else if (!remote) {
+                remote = dev.get();
+            }
+        }
+        return unknown ? unknown : remote;
+    }
+
+    void format_device(const Device &, struct ds *) const;
+};
+
+/* A claim on one device of a pool, held by one thread.  Destroying it gives
+ * the device back (RAII): claims are only ever created by
+ * dpdk_dma_pool_claim() and destroyed by dpdk_dma_claim_release() or by the
+ * owning thread's exit. */
+struct dpdk_dma_claim {
+    dpdk_dma_claim(dpdk_dma_pool &pool_, PoolDevice &dev_)
+        : pool(pool_), dev(dev_)
+    {}
+
+    ~dpdk_dma_claim()
+    {
+        std::lock_guard<std::mutex> lock(pool.mutex);
+
+        ovs_assert(dev.state == PoolDevice::State::kClaimed);
+        ovs_assert(!inflight.load(std::memory_order_relaxed));
+        dev.state = dev.disabling ? PoolDevice::State::kDisabled
+                                  : PoolDevice::State::kFree;
+        dev.disabling = false;
+        dev.n_releases++;
+        dev.owned_ms += time_msec() - dev.claimed_at;
+        pool.n_claims--;
+    }
+
+    dpdk_dma_claim(const dpdk_dma_claim &) = delete;
+    dpdk_dma_claim &operator=(const dpdk_dma_claim &) = delete;
+
+    dpdk_dma_pool &pool;
+    PoolDevice &dev;
+
+    /* Copies submitted through this claim and not yet completed.  Written
+     * by the owner only; read by anyone. */
+    std::atomic<int64_t> inflight{0};
+};
+
+void
+dpdk_dma_pool::format_device(const Device &dev, struct ds *ds) const
+{
+    long long int owned = dev.owned_ms;
+
+    ds_put_format(ds, "  %s (id %d, numa %d): ", dev.name.c_str(), dev.id,
+                  dev.numa);
+    switch (dev.state) {
+    case Device::State::kFree:
+        ds_put_cstr(ds, "free");
+        break;
+    case Device::State::kClaimed:
+        ds_put_format(ds, "claimed by pmd on core %u", dev.owner_core);
+        if (dev.disabling) {
+            ds_put_cstr(ds, ", disabling");
+        }
+        owned += time_msec() - dev.claimed_at;
+        break;
+    case Device::State::kDisabled:
+        ds_put_cstr(ds, "disabled");
+        break;
+    }
+    ds_put_format(ds,
+                  "\n    claims: %" PRIu64 ", releases: %" PRIu64
+                  ", owned: %lld ms\n",
+                  dev.n_claims, dev.n_releases, owned);
+}
+
+/* The C ABI of pools and claims. */
+
+struct dpdk_dma_pool *
+dpdk_dma_pool_create(void) noexcept
+{
+    return new dpdk_dma_pool;
+}
+
+void
+dpdk_dma_pool_destroy(struct dpdk_dma_pool *pool) noexcept
+{
+    if (pool) {
+        ovs_assert(!pool->n_claims);
+        delete pool;
+    }
+}
+
+int
+dpdk_dma_pool_add(struct dpdk_dma_pool *pool, int dev_id, const char *name,
+                  int numa_id) noexcept
+{
+    std::lock_guard<std::mutex> lock(pool->mutex);
+
+    for (auto &dev : pool->devices) {
+        if (dev->id == dev_id || dev->name == name) {
+            return EEXIST;
+        }
+    }
+    pool->devices.push_back(
+        std::make_unique<PoolDevice>(dev_id, name, numa_id));
+    return 0;
+}
+
+size_t
+dpdk_dma_pool_n_free(const struct dpdk_dma_pool *pool) noexcept
+{
+    std::lock_guard<std::mutex> lock(pool->mutex);
+    size_t n = 0;
+
+    for (auto &dev : pool->devices) {
+        n += dev->state == PoolDevice::State::kFree;
+    }
+    return n;
+}
+
+int
+dpdk_dma_pool_claim(struct dpdk_dma_pool *pool, unsigned int core_id,
+                    int numa_id, struct dpdk_dma_claim **claimp) noexcept
+{
+    std::lock_guard<std::mutex> lock(pool->mutex);
+    PoolDevice *dev = pool->pick(numa_id);
+
+    if (!dev) {
+        *claimp = nullptr;
+        return ENODEV;
+    }
+    dev->state = PoolDevice::State::kClaimed;
+    dev->owner_core = core_id;
+    dev->claimed_at = time_msec();
+    dev->n_claims++;
+    pool->n_claims++;
+    *claimp = new dpdk_dma_claim(*pool, *dev);
+    return 0;
+}
+
+int
+dpdk_dma_claim_release(struct dpdk_dma_claim **claimp) noexcept
+{
+    struct dpdk_dma_claim *claim = *claimp;
+
+    if (!claim) {
+        return ENOENT;
+    }
+    if (claim->inflight.load(std::memory_order_relaxed)) {
+        return EBUSY;
+    }
+    delete claim;
+    *claimp = nullptr;
+    return 0;
+}
+
+int
+dpdk_dma_claim_dev_id(const struct dpdk_dma_claim *claim) noexcept
+{
+    return claim->dev.id;
+}
+
+const char *
+dpdk_dma_claim_dev_name(const struct dpdk_dma_claim *claim) noexcept
+{
+    return claim->dev.name.c_str();
+}
+
+bool
+dpdk_dma_claim_revoked(const struct dpdk_dma_claim *claim) noexcept
+{
+    std::lock_guard<std::mutex> lock(claim->pool.mutex);
+    return claim->dev.disabling;
+}
+
+void
+dpdk_dma_claim_inflight_add(struct dpdk_dma_claim *claim,
+                            int64_t delta) noexcept
+{
+    /* Only the owner writes, so a relaxed read-modify-write is enough and
+     * stays off the bus-locked path of fetch_add. */
+    int64_t n = claim->inflight.load(std::memory_order_relaxed) + delta;
+
+    ovs_assert(n >= 0);
+    claim->inflight.store(n, std::memory_order_relaxed);
+}
+
+int64_t
+dpdk_dma_claim_inflight(const struct dpdk_dma_claim *claim) noexcept
+{
+    return claim->inflight.load(std::memory_order_relaxed);
+}
+
+int
+dpdk_dma_pool_disable(struct dpdk_dma_pool *pool, const char *name) noexcept
+{
+    std::lock_guard<std::mutex> lock(pool->mutex);
+    PoolDevice *dev = pool->find(name);
+
+    if (!dev) {
+        return ENOENT;
+    }
+    switch (dev->state) {
+    case PoolDevice::State::kFree:
+        dev->state = PoolDevice::State::kDisabled;
+        return 0;
+    case PoolDevice::State::kClaimed:
+        if (dev->disabling) {
+            return EALREADY;
+        }
+        dev->disabling = true;
+        return EINPROGRESS;
+    case PoolDevice::State::kDisabled:
+    default:
+        return EALREADY;
+    }
+}
+
+int
+dpdk_dma_pool_enable(struct dpdk_dma_pool *pool, const char *name) noexcept
+{
+    std::lock_guard<std::mutex> lock(pool->mutex);
+    PoolDevice *dev = pool->find(name);
+
+    if (!dev) {
+        return ENOENT;
+    }
+    if (dev->state == PoolDevice::State::kDisabled) {
+        dev->state = PoolDevice::State::kFree;
+        return 0;
+    } else if (dev->disabling) {
+        dev->disabling = false;
+        return 0;
+    }
+    return EALREADY;
+}
+
+void
+dpdk_dma_pool_format(const struct dpdk_dma_pool *pool, struct ds *ds) noexcept
+{
+    std::lock_guard<std::mutex> lock(pool->mutex);
+
+    for (auto &dev : pool->devices) {
+        pool->format_device(*dev, ds);
+    }
+}
+
+/* ovs-vswitchd's DMA devices. */
+
+namespace {
+
+/* A dmadev that EAL probed, usable or not. */
+struct DmaDev {
+    int id;
+    std::string name;
+    int numa;
+    unsigned int ring_size; /* 0 if unusable. */
+    std::string unusable;   /* Why it cannot be used, or empty. */
+};
+
+/* What a PMD thread has, for dpdk/dma-show. */
+struct PmdInfo {
+    std::string device; /* Empty for CPU copy. */
+    uint64_t n_fallbacks = 0;
+};
+
+class Manager {
+public:
+    /* The manager lives as long as the process: PMD threads may still hold
+     * claims while static objects are destroyed at exit. */
+    static Manager &
+    get()
+    {
+        static Manager *manager = new Manager;
+        return *manager;
+    }
+
+    void set_config(const struct smap *);
+    bool
+    async_enabled() const
+    {
+        return async_.load(std::memory_order_relaxed);
+    }
+
+    uint64_t
+    reload_seq() const
+    {
+        return seq_read(reload_seq_);
+    }
+    void
+    request_reload()
+    {
+        seq_change(reload_seq_);
+    }
+    void
+    wait_reload(uint64_t seq) const
+    {
+        seq_wait(reload_seq_, seq);
+    }
+
+    dpdk_dma_pool &
+    pool()
+    {
+        return *pool_;
+    }
+
+    void set_pmd(unsigned int core_id, const struct dpdk_dma_claim *,
+                 bool fell_back);
+    void
+    count_no_free()
+    {
+        n_no_free_.fetch_add(1);
+    }
+    void
+    count_cross_numa()
+    {
+        n_cross_numa_.fetch_add(1);
+    }
+    void remove_pmd(unsigned int core_id);
+    bool any_pmd_on_cpu() const;
+
+    void show(struct ds *, const char *name) const;
+    bool has_device(const char *name) const;
+
+private:
+    Manager() : reload_seq_(seq_create()), pool_(dpdk_dma_pool_create()) {}
+
+    void parse_async(const struct smap *);
+    unsigned int parse_ring_size(const struct smap *);
+    void setup_devices(unsigned int ring_size);
+    std::string setup_device(int16_t id, const struct rte_dma_info &,
+                             unsigned int requested, unsigned int *ring);
+
+    static void unixctl_show(struct unixctl_conn *, int argc,
+                             const char *argv[], void *);
+    static void unixctl_disable(struct unixctl_conn *, int argc,
+                                const char *argv[], void *);
+    static void unixctl_enable(struct unixctl_conn *, int argc,
+                               const char *argv[], void *);
+
+    /* Main thread only. */
+    bool registered_ = false;
+    bool set_up_ = false;
+    std::string bad_async_;         /* Last invalid value logged. */
+    std::string bad_ring_;          /* Last invalid value logged. */
+    unsigned int ring_request_ = 0; /* 0 for the default. */
+    std::vector<DmaDev> devs_;      /* By id, set up once. */
+
+    std::atomic<bool> async_{false};
+    struct seq *reload_seq_;
+
+    /* Events of PMD threads for the coverage counters, which the main
+     * thread adds up (see dpdk-dma-coverage.c). */
+    std::atomic<unsigned int> n_no_free_{0};
+    std::atomic<unsigned int> n_cross_numa_{0};
+    dpdk_dma_pool *pool_;
+
+    mutable std::mutex pmds_mutex_;
+    std::map<unsigned int, PmdInfo> pmds_;
+};
+
+void
+Manager::set_config(const struct smap *cfg)
+{
+    unsigned int n_no_free = n_no_free_.exchange(0);
+    unsigned int n_cross_numa = n_cross_numa_.exchange(0);
+
+    if (n_no_free || n_cross_numa) {
+        dpdk_dma_coverage_add(n_no_free, n_cross_numa);
+    }
+
+    if (!registered_) {
+        registered_ = true;
+        unixctl_command_register("dpdk/dma-show", "[device]", 0, 1,
+                                 unixctl_show, nullptr);
+        unixctl_command_register("dpdk/dma-disable", "device", 1, 1,
+                                 unixctl_disable, nullptr);
+        unixctl_command_register("dpdk/dma-enable", "device", 1, 1,
+                                 unixctl_enable, nullptr);
+    }
+
+    unsigned int ring_size = parse_ring_size(cfg);
+    bool was_enabled = async_enabled();
+
+    parse_async(cfg);
+    if (async_enabled() && !set_up_) {
+        set_up_ = true;
+        ring_request_ = ring_size;
+        setup_devices(ring_size);
+    } else if (set_up_ && ring_size != ring_request_) {
+        ring_request_ = ring_size;
+        VLOG_INFO("other_config:vhost-async-dma-ring-size changed: DMA "
+                  "devices are set up once, so it applies when "
+                  "ovs-vswitchd restarts.");
+    }
+
+    if (async_enabled() != was_enabled) {
+        VLOG_INFO("vhost-async-support is %s: PMD threads %s DMA devices.",
+                  async_enabled() ? "on" : "off",
+                  async_enabled() ? "claim" : "release");
+        request_reload();
+    }
+}
+
+void
+Manager::parse_async(const struct smap *cfg)
+{
+    const char *value = smap_get(cfg, "vhost-async-support");
+
+    if (!value || !strcasecmp(value, "false")) {
+        async_.store(false, std::memory_order_relaxed);
+        bad_async_.clear();
+    } else if (!strcasecmp(value, "true")) {
+        async_.store(true, std::memory_order_relaxed);
+        bad_async_.clear();
+    } else if (bad_async_ != value) {
+        bad_async_ = value;
+        VLOG_WARN("other_config:vhost-async-support has invalid value "
+                  "'%s': expected true or false; it stays %s.",
+                  value, async_enabled() ? "true" : "false");
+    }
+}
+
+unsigned int
+Manager::parse_ring_size(const struct smap *cfg)
+{
+    const char *value = smap_get(cfg, "vhost-async-dma-ring-size");
+    unsigned int size;
+
+    if (!value) {
+        bad_ring_.clear();
+        return 0;
+    }
+    if (str_to_uint(value, 10, &size) && is_power_of_2(size) &&
+        size <= kMaxRingSize) {
+        bad_ring_.clear();
+        return size;
+    }
+    if (bad_ring_ != value) {
+        bad_ring_ = value;
+        VLOG_WARN("other_config:vhost-async-dma-ring-size has invalid value "
+                  "'%s': expected a power of 2 no greater than %u; using "
+                  "the default.",
+                  value, kMaxRingSize);
+    }
+    return 0;
+}
+
+void
+Manager::setup_devices(unsigned int ring_request)
+{
+    int16_t id;
+    int n_usable = 0;
+
+    RTE_DMA_FOREACH_DEV(id)
+    {
+        struct rte_dma_info info;
+        DmaDev dev;
+        int err;
+
+        memset(&info, 0, sizeof info);
+        err = to_errno(rte_dma_info_get(id, &info));
+        dev.id = id;
+        dev.name = err || !info.dev_name ? "dmadev" + std::to_string(id)
+                                         : info.dev_name;
+        dev.numa = info.numa_node;
+        dev.ring_size = 0;
+
+        if (err) {
+            dev.unusable = std::string("cannot get its information: ") +
+                           ovs_strerror(err);
+        } else if (!(info.dev_capa & RTE_DMA_CAPA_MEM_TO_MEM)) {
+            dev.unusable = "it cannot copy memory to memory";
+        } else if (!(info.dev_capa & RTE_DMA_CAPA_OPS_COPY)) {
+            dev.unusable = "it has no copy operation";
+        } else if (!info.max_vchans) {
+            dev.unusable = "it has no virtual channel";
+        } else if (id >= kVhostMaxDmaId) {
+            dev.unusable = "its id is beyond vhost's limit of " +
+                           std::to_string(kVhostMaxDmaId) + " devices";
+        } else {
+            dev.unusable =
+                setup_device(id, info, ring_request, &dev.ring_size);
+        }
+
+        if (dev.unusable.empty()) {
+            n_usable++;
+            dpdk_dma_pool_add(pool_, dev.id, dev.name.c_str(), dev.numa);
+            VLOG_INFO("DMA device %s (id %d, numa %d) is ready for vhost "
+                      "copies, ring size %u.",
+                      dev.name.c_str(), dev.id, dev.numa, dev.ring_size);
+        } else {
+            VLOG_WARN("DMA device %s (id %d) cannot be used: %s.",
+                      dev.name.c_str(), dev.id, dev.unusable.c_str());
+        }
+        devs_.push_back(std::move(dev));
+    }
+
+    if (!n_usable) {
+        VLOG_INFO("No usable DMA device: PMD threads copy vhost packets "
+                  "with the CPU.");
+    }
+}
+
+/* Configures, starts and announces to vhost device 'id'.  Returns "" on
+ * success, otherwise why it cannot be used. */
+std::string
+Manager::setup_device(int16_t id, const struct rte_dma_info &info,
+                      unsigned int requested, unsigned int *ring)
+{
+    unsigned int min = MAX(info.min_desc, 1);
+    unsigned int max = MIN(info.max_desc, kMaxRingSize);
+    unsigned int size;
+    int err;
+
+    if (requested && requested >= min && requested <= max) {
+        size = requested;
+    } else {
+        /* The largest power of 2 no greater than the default and what the
+         * device supports. */
+        size = MIN(kDefaultRingSize, max);
+        while (!is_power_of_2(size)) {
+            size &= size - 1;
+        }
+        if (size < min) {
+            return "it supports no power-of-2 ring size from " +
+                   std::to_string(min) + " to " + std::to_string(max);
+        }
+        if (requested) {
+            VLOG_WARN("DMA device %s supports ring sizes from %u to %u, so "
+                      "it uses %u instead of vhost-async-dma-ring-size %u.",
+                      info.dev_name, min, max, size, requested);
+        }
+    }
+
+    struct rte_dma_conf conf;
+    memset(&conf, 0, sizeof conf);
+    conf.nb_vchans = 1;
+    err = to_errno(rte_dma_configure(id, &conf));
+    if (err) {
+        return std::string("configuring it failed: ") + ovs_strerror(err);
+    }
+
+    struct rte_dma_vchan_conf vconf;
+    memset(&vconf, 0, sizeof vconf);
+    vconf.direction = RTE_DMA_DIR_MEM_TO_MEM;
+    vconf.nb_desc = size;
+    err = to_errno(rte_dma_vchan_setup(id, 0, &vconf));
+    if (err) {
+        return std::string("setting up its channel failed: ") +
+               ovs_strerror(err);
+    }
+
+    err = to_errno(rte_dma_start(id));
+    if (err) {
+        return std::string("starting it failed: ") + ovs_strerror(err);
+    }
+
+    err = to_errno(rte_vhost_async_dma_configure(id, 0));
+    if (err) {
+        rte_dma_stop(id);
+        return std::string("vhost refused it: ") + ovs_strerror(err);
+    }
+
+    *ring = size;
+    return "";
+}
+
+void
+Manager::set_pmd(unsigned int core_id, const struct dpdk_dma_claim *claim,
+                 bool fell_back)
+{
+    std::lock_guard<std::mutex> lock(pmds_mutex_);
+    PmdInfo &pmd = pmds_[core_id];
+
+    pmd.device = claim ? claim->dev.name : "";
+    pmd.n_fallbacks += fell_back;
+}
+
+void
+Manager::remove_pmd(unsigned int core_id)
+{
+    std::lock_guard<std::mutex> lock(pmds_mutex_);
+    pmds_.erase(core_id);
+}
+
+bool
+Manager::any_pmd_on_cpu() const
+{
+    std::lock_guard<std::mutex> lock(pmds_mutex_);
+
+    for (auto &pmd : pmds_) {
+        if (pmd.second.device.empty()) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool
+Manager::has_device(const char *name) const
+{
+    for (auto &dev : devs_) {
+        if (dev.name == name) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void
+Manager::show(struct ds *ds, const char *name) const
+{
+    ds_put_format(ds, "vhost-async-support: %s\n",
+                  async_enabled() ? "true" : "false");
+    if (!name) {
+        ds_put_format(ds, "DMA devices: %zu\n", devs_.size());
+    }
+    for (auto &dev : devs_) {
+        if (name && dev.name != name) {
+            continue;
+        }
+        if (!dev.unusable.empty()) {
+            ds_put_format(ds, "  %s (id %d, numa %d): unusable: %s\n",
+                          dev.name.c_str(), dev.id, dev.numa,
+                          dev.unusable.c_str());
+            continue;
+        }
+        {
+            std::lock_guard<std::mutex> lock(pool_->mutex);
+            pool_->format_device(*pool_->find(dev.name.c_str()), ds);
+        }
+
+        struct rte_dma_stats stats;
+        memset(&stats, 0, sizeof stats);
+        rte_dma_stats_get(dev.id, 0, &stats);
+        ds_put_format(ds,
+                      "    ring size: %u, submitted: %" PRIu64
+                      ", completed: %" PRIu64 ", errors: %" PRIu64 "\n",
+                      dev.ring_size, stats.submitted, stats.completed,
+                      stats.errors);
+    }
+
+    if (!name) {
+        std::lock_guard<std::mutex> lock(pmds_mutex_);
+
+        ds_put_format(ds, "PMD threads: %zu\n", pmds_.size());
+        for (auto &pmd : pmds_) {
+            ds_put_format(
+                ds, "  core %u: %s, fallbacks: %" PRIu64 "\n", pmd.first,
+                pmd.second.device.empty() ? "CPU copy"
+                                          : pmd.second.device.c_str(),
+                pmd.second.n_fallbacks);
+        }
+    }
+}
+
+void
+Manager::unixctl_show(struct unixctl_conn *conn, int argc, const char *argv[],
+                      void *aux OVS_UNUSED)
+{
+    Manager &m = get();
+    const char *name = argc > 1 ? argv[1] : nullptr;
+    struct ds ds = DS_EMPTY_INITIALIZER;
+
+    if (name && !m.has_device(name)) {
+        unixctl_command_reply_error(conn, "no such DMA device");
+        return;
+    }
+    m.show(&ds, name);
+    unixctl_command_reply(conn, ds_cstr(&ds));
+    ds_destroy(&ds);
+}
+
+void
+Manager::unixctl_disable(struct unixctl_conn *conn, int argc OVS_UNUSED,
+                         const char *argv[], void *aux OVS_UNUSED)
+{
+    Manager &m = get();
+    const char *name = argv[1];
+    char *msg;
+
+    if (!m.has_device(name)) {
+        msg = xasprintf("no DMA device named '%s'", name);
+        unixctl_command_reply_error(conn, msg);
+        free(msg);
+        return;
+    }
+
+    switch (dpdk_dma_pool_disable(m.pool_, name)) {
+    case 0:
+        VLOG_INFO("DMA device %s disabled.", name);
+        unixctl_command_reply(conn, "disabled");
+        break;
+    case EINPROGRESS:
+        VLOG_INFO("DMA device %s is being disabled: its PMD thread releases "
+                  "it at its next reload.",
+                  name);
+        m.request_reload();
+        unixctl_command_reply(conn, "disabling: its PMD thread releases it");
+        break;
+    case EALREADY:
+        msg = xasprintf("DMA device '%s' is already disabled", name);
+        unixctl_command_reply_error(conn, msg);
+        free(msg);
+        break;
+    default:
+        msg = xasprintf("DMA device '%s' is unusable and cannot be disabled",
+                        name);
+        unixctl_command_reply_error(conn, msg);
+        free(msg);
+        break;
+    }
+}
+
+void
+Manager::unixctl_enable(struct unixctl_conn *conn, int argc OVS_UNUSED,
+                        const char *argv[], void *aux OVS_UNUSED)
+{
+    Manager &m = get();
+    const char *name = argv[1];
+    char *msg;
+
+    if (!m.has_device(name)) {
+        msg = xasprintf("no DMA device named '%s'", name);
+        unixctl_command_reply_error(conn, msg);
+        free(msg);
+        return;
+    }
+
+    switch (dpdk_dma_pool_enable(m.pool_, name)) {
+    case 0:
+        VLOG_INFO("DMA device %s enabled.", name);
+        /* A PMD thread on CPU copy may take it. */
+        m.request_reload();
+        unixctl_command_reply(conn, "enabled");
+        break;
+    case EALREADY:
+        msg = xasprintf("DMA device '%s' is not disabled", name);
+        unixctl_command_reply_error(conn, msg);
+        free(msg);
+        break;
+    default:
+        msg = xasprintf("DMA device '%s' is unusable and cannot be enabled",
+                        name);
+        unixctl_command_reply_error(conn, msg);
+        free(msg);
+        break;
+    }
+}
+
+/* The calling PMD thread's claim, released when the thread exits if it was
+ * not released before (it always is: dpdk_dma_pmd_exit()). */
+struct PmdState {
+    ~PmdState()
+    {
+        if (claim) {
+            dpdk_dma_claim_release(&claim);
+        }
+    }
+
+    struct dpdk_dma_claim *claim = nullptr;
+    bool on_cpu = false; /* Logged as copying with the CPU. */
+    unsigned int core_id = 0;
+};
+
+thread_local PmdState pmd_state;
+
+/* Releases the calling thread's claim, saying 'why'.  Returns false, and
+ * keeps the claim, if copies are still in flight. */
+bool
+pmd_release(const char *why)
+{
+    PmdState &pmd = pmd_state;
+    std::string name = dpdk_dma_claim_dev_name(pmd.claim);
+    int64_t inflight = dpdk_dma_claim_inflight(pmd.claim);
+
+    if (dpdk_dma_claim_release(&pmd.claim)) {
+        static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
+
+        VLOG_WARN_RL(&rl,
+                     "PMD thread on core %u keeps DMA device %s: %" PRId64
+                     " copies are in flight.",
+                     pmd.core_id, name.c_str(), inflight);
+        return false;
+    }
+    VLOG_INFO("PMD thread on core %u released DMA device %s (%s).",
+              pmd.core_id, name.c_str(), why);
+    return true;
+}
+
+} // namespace
+
+void
+dpdk_dma_set_config(const struct smap *ovs_other_config) noexcept
+{
+    Manager::get().set_config(ovs_other_config);
+}
+
+bool
+dpdk_dma_async_enabled(void) noexcept
+{
+    return Manager::get().async_enabled();
+}
+
+bool
+dpdk_dma_reload_needed(uint64_t *seq) noexcept
+{
+    uint64_t cur = Manager::get().reload_seq();
+
+    if (*seq == cur) {
+        return false;
+    }
+    *seq = cur;
+    return true;
+}
+
+void
+dpdk_dma_reload_wait(uint64_t seq) noexcept
+{
+    Manager::get().wait_reload(seq);
+}
+
+void
+dpdk_dma_pmd_reload(unsigned int core_id, int numa_id) noexcept
+{
+    Manager &m = Manager::get();
+    PmdState &pmd = pmd_state;
+    bool want = m.async_enabled();
+    bool released = false;
+    bool fell_back = false;
+
+    pmd.core_id = core_id;
+    if (pmd.claim && (!want || dpdk_dma_claim_revoked(pmd.claim))) {
+        released = pmd_release(want ? "device disabled"
+                                    : "vhost-async-support is off");
+    }
+
+    if (!pmd.claim && want) {
+        struct dpdk_dma_claim *claim;
+
+        if (!dpdk_dma_pool_claim(&m.pool(), core_id, numa_id, &claim)) {
+            int dev_numa = claim->dev.numa;
+
+            pmd.claim = claim;
+            pmd.on_cpu = false;
+            if (dev_numa >= 0 && dev_numa != numa_id) {
+                m.count_cross_numa();
+                VLOG_WARN("PMD thread on core %u (numa %d) claimed DMA "
+                          "device %s on numa %d: no free device on its own "
+                          "numa node.",
+                          core_id, numa_id, dpdk_dma_claim_dev_name(claim),
+                          dev_numa);
+            } else {
+                VLOG_INFO("PMD thread on core %u claimed DMA device %s.",
+                          core_id, dpdk_dma_claim_dev_name(claim));
+            }
+        } else if (!pmd.on_cpu) {
+            pmd.on_cpu = fell_back = true;
+            m.count_no_free();
+            VLOG_INFO("PMD thread on core %u found no free DMA device: it "
+                      "copies with the CPU.",
+                      core_id);
+        }
+    }
+
+    if (want || pmd.claim) {
+        m.set_pmd(core_id, pmd.claim, fell_back);
+    } else {
+        pmd.on_cpu = false;
+        m.remove_pmd(core_id);
+    }
+
+    if (released && m.any_pmd_on_cpu()) {
+        /* Another PMD thread may take the device just released. */
+        m.request_reload();
+    }
+}
+
+void
+dpdk_dma_pmd_exit(void) noexcept
+{
+    Manager &m = Manager::get();
+    PmdState &pmd = pmd_state;
+    bool released = false;
+
+    if (pmd.claim) {
+        released = pmd_release("thread exiting");
+    }
+    m.remove_pmd(pmd.core_id);
+    pmd.on_cpu = false;
+    if (released && m.any_pmd_on_cpu()) {
+        m.request_reload();
+    }
+}
+
+int
+dpdk_dma_pmd_dev_id(void) noexcept
+{
+    struct dpdk_dma_claim *claim = pmd_state.claim;
+
+    return claim ? claim->dev.id : -1;
+}
+
+struct dpdk_dma_claim *
+dpdk_dma_pmd_claim(void) noexcept
+{
+    return pmd_state.claim;
+}
