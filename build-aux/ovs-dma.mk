@@ -17,15 +17,15 @@ OVS_DMA_CXXFLAGS = \
 	-fno-exceptions -fno-rtti
 lib_libopenvswitch_la_CXXFLAGS = $(AM_CXXFLAGS) $(OVS_DMA_CXXFLAGS)
 lib_libopenvswitch_la_LIBADD += -lstdc++
-# The library is still linked as C, as upstream links it: as C++, libtool
-# would leave -lstdc++ out of what the programs that use it inherit.
-lib_libopenvswitch_la_LINK = $(LINK) $(lib_libopenvswitch_la_LDFLAGS)
 lib_libopenvswitch_la_SOURCES += \
 	lib/dpdk-dma.cc \
 	lib/dpdk-dma-coverage.c
 else
 lib_libopenvswitch_la_SOURCES += lib/dpdk-dma-stub.c
 endif
+# The library is linked as C, as upstream links it, in every build: as C++,
+# libtool would leave -lstdc++ out of what the programs that use it inherit.
+lib_libopenvswitch_la_LINK = $(LINK) $(lib_libopenvswitch_la_LDFLAGS)
 EXTRA_DIST += lib/dpdk-dma.cc lib/dpdk-dma-coverage.c lib/dpdk-dma-stub.c
 
 # Tests of upstream's suites that are skipped, with the reason for each.

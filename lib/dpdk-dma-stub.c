@@ -21,6 +21,8 @@
 
 #include "dpdk-dma.h"
 
+#include "util.h"
+
 void
 dpdk_dma_set_config(const struct smap *ovs_other_config OVS_UNUSED)
 {
@@ -44,7 +46,8 @@ dpdk_dma_reload_wait(uint64_t seq OVS_UNUSED)
 }
 
 void
-dpdk_dma_pmd_reload(unsigned int core_id OVS_UNUSED, int numa_id OVS_UNUSED)
+dpdk_dma_pmd_reload(unsigned int core_id OVS_UNUSED, int numa_id OVS_UNUSED,
+                    bool busy OVS_UNUSED)
 {
 }
 

@@ -390,8 +390,13 @@ struct DmaDev {
 /* What a PMD thread has, for dpdk/dma-show. */
 struct PmdInfo {
     std::string device; /* Empty for CPU copy. */
+    bool idle = false;  /* Polls no queue, so needs no device. */
     uint64_t n_fallbacks = 0;
 };
+
+/* PMD threads are listed by core, then by thread: two datapaths may each
+ * have a PMD thread on the same core. */
+using PmdKey = std::pair<unsigned int, const void *>;
 
 class Manager {
 public:
@@ -433,7 +438,7 @@ public:
         return *pool_;
     }
 
-    void set_pmd(unsigned int core_id, const struct dpdk_dma_claim *,
+    void set_pmd(const PmdKey &, const struct dpdk_dma_claim *, bool idle,
                  bool fell_back);
     void
     count_no_free()
@@ -445,7 +450,7 @@ public:
     {
         n_cross_numa_.fetch_add(1);
     }
-    void remove_pmd(unsigned int core_id);
+    void remove_pmd(const PmdKey &);
     bool any_pmd_on_cpu() const;
 
     void show(struct ds *, const char *name) const;
@@ -454,7 +459,7 @@ public:
 private:
     Manager() : reload_seq_(seq_create()), pool_(dpdk_dma_pool_create()) {}
 
-    void parse_async(const struct smap *);
+    bool parse_async(const struct smap *, bool current);
     unsigned int parse_ring_size(const struct smap *);
     void setup_devices(unsigned int ring_size);
     std::string setup_device(int16_t id, const struct rte_dma_info &,
@@ -485,7 +490,7 @@ private:
     dpdk_dma_pool *pool_;
 
     mutable std::mutex pmds_mutex_;
-    std::map<unsigned int, PmdInfo> pmds_;
+    std::map<PmdKey, PmdInfo> pmds_;
 };
 
 void
@@ -510,9 +515,11 @@ Manager::set_config(const struct smap *cfg)
 
     unsigned int ring_size = parse_ring_size(cfg);
     bool was_enabled = async_enabled();
+    bool enable = parse_async(cfg, was_enabled);
 
-    parse_async(cfg);
-    if (async_enabled() && !set_up_) {
+    if (enable && !set_up_) {
+        /* Devices first: a PMD thread that sees the option on must find
+         * them in the pool. */
         set_up_ = true;
         ring_request_ = ring_size;
         setup_devices(ring_size);
@@ -523,31 +530,34 @@ Manager::set_config(const struct smap *cfg)
                   "ovs-vswitchd restarts.");
     }
 
-    if (async_enabled() != was_enabled) {
+    if (enable != was_enabled) {
+        async_.store(enable, std::memory_order_relaxed);
         VLOG_INFO("vhost-async-support is %s: PMD threads %s DMA devices.",
-                  async_enabled() ? "on" : "off",
-                  async_enabled() ? "claim" : "release");
+                  enable ? "on" : "off", enable ? "claim" : "release");
         request_reload();
     }
 }
 
-void
-Manager::parse_async(const struct smap *cfg)
+/* Returns the value of other_config:vhost-async-support in 'cfg', or
+ * 'current' if it is invalid. */
+bool
+Manager::parse_async(const struct smap *cfg, bool current)
 {
     const char *value = smap_get(cfg, "vhost-async-support");
 
     if (!value || !strcasecmp(value, "false")) {
-        async_.store(false, std::memory_order_relaxed);
         bad_async_.clear();
+        return false;
     } else if (!strcasecmp(value, "true")) {
-        async_.store(true, std::memory_order_relaxed);
         bad_async_.clear();
+        return true;
     } else if (bad_async_ != value) {
         bad_async_ = value;
         VLOG_WARN("other_config:vhost-async-support has invalid value "
                   "'%s': expected true or false; it stays %s.",
-                  value, async_enabled() ? "true" : "false");
+                  value, current ? "true" : "false");
     }
+    return current;
 }
 
 unsigned int
@@ -642,6 +652,11 @@ Manager::setup_device(int16_t id, const struct rte_dma_info &info,
     unsigned int size;
     int err;
 
+    if (max < min) {
+        return "it reports no valid ring size (from " +
+               std::to_string(info.min_desc) + " to " +
+               std::to_string(info.max_desc) + ")";
+    }
     if (requested && requested >= min && requested <= max) {
         size = requested;
     } else {
@@ -685,10 +700,14 @@ Manager::setup_device(int16_t id, const struct rte_dma_info &info,
         return std::string("starting it failed: ") + ovs_strerror(err);
     }
 
-    err = to_errno(rte_vhost_async_dma_configure(id, 0));
-    if (err) {
-        rte_dma_stop(id);
-        return std::string("vhost refused it: ") + ovs_strerror(err);
+    /* vhost says only that it failed, with -1, and logs why. */
+    if (rte_vhost_async_dma_configure(id, 0)) {
+        err = to_errno(rte_dma_stop(id));
+        if (err) {
+            VLOG_WARN("DMA device %s: stopping it failed: %s", info.dev_name,
+                      ovs_strerror(err));
+        }
+        return "vhost refused it (see the VHOST_CONFIG log)";
     }
 
     *ring = size;
@@ -696,21 +715,22 @@ Manager::setup_device(int16_t id, const struct rte_dma_info &info,
 }
 
 void
-Manager::set_pmd(unsigned int core_id, const struct dpdk_dma_claim *claim,
-                 bool fell_back)
+Manager::set_pmd(const PmdKey &key, const struct dpdk_dma_claim *claim,
+                 bool idle, bool fell_back)
 {
     std::lock_guard<std::mutex> lock(pmds_mutex_);
-    PmdInfo &pmd = pmds_[core_id];
+    PmdInfo &pmd = pmds_[key];
 
     pmd.device = claim ? claim->dev.name : "";
+    pmd.idle = idle;
     pmd.n_fallbacks += fell_back;
 }
 
 void
-Manager::remove_pmd(unsigned int core_id)
+Manager::remove_pmd(const PmdKey &key)
 {
     std::lock_guard<std::mutex> lock(pmds_mutex_);
-    pmds_.erase(core_id);
+    pmds_.erase(key);
 }
 
 bool
@@ -719,7 +739,7 @@ Manager::any_pmd_on_cpu() const
     std::lock_guard<std::mutex> lock(pmds_mutex_);
 
     for (auto &pmd : pmds_) {
-        if (pmd.second.device.empty()) {
+        if (pmd.second.device.empty() && !pmd.second.idle) {
             return true;
         }
     }
@@ -762,12 +782,15 @@ Manager::show(struct ds *ds, const char *name) const
 
         struct rte_dma_stats stats;
         memset(&stats, 0, sizeof stats);
-        rte_dma_stats_get(dev.id, 0, &stats);
-        ds_put_format(ds,
-                      "    ring size: %u, submitted: %" PRIu64
-                      ", completed: %" PRIu64 ", errors: %" PRIu64 "\n",
-                      dev.ring_size, stats.submitted, stats.completed,
-                      stats.errors);
+        ds_put_format(ds, "    ring size: %u, ", dev.ring_size);
+        if (!rte_dma_stats_get(dev.id, 0, &stats)) {
+            ds_put_format(ds,
+                          "submitted: %" PRIu64 ", completed: %" PRIu64
+                          ", errors: %" PRIu64 "\n",
+                          stats.submitted, stats.completed, stats.errors);
+        } else {
+            ds_put_cstr(ds, "no counters\n");
+        }
     }
 
     if (!name) {
@@ -775,11 +798,14 @@ Manager::show(struct ds *ds, const char *name) const
 
         ds_put_format(ds, "PMD threads: %zu\n", pmds_.size());
         for (auto &pmd : pmds_) {
-            ds_put_format(
-                ds, "  core %u: %s, fallbacks: %" PRIu64 "\n", pmd.first,
-                pmd.second.device.empty() ? "CPU copy"
-                                          : pmd.second.device.c_str(),
-                pmd.second.n_fallbacks);
+            const PmdInfo &info = pmd.second;
+
+            ds_put_format(ds, "  core %u: %s, fallbacks: %" PRIu64 "\n",
+                          pmd.first.first,
+                          !info.device.empty() ? info.device.c_str()
+                          : info.idle          ? "idle, no queue to poll"
+                                               : "CPU copy",
+                          info.n_fallbacks);
         }
     }
 }
@@ -860,8 +886,10 @@ Manager::unixctl_enable(struct unixctl_conn *conn, int argc OVS_UNUSED,
     switch (dpdk_dma_pool_enable(m.pool_, name)) {
     case 0:
         VLOG_INFO("DMA device %s enabled.", name);
-        /* A PMD thread on CPU copy may take it. */
-        m.request_reload();
+        if (m.any_pmd_on_cpu()) {
+            /* A PMD thread on CPU copy takes it at its reload. */
+            m.request_reload();
+        }
         unixctl_command_reply(conn, "enabled");
         break;
     case EALREADY:
@@ -878,14 +906,21 @@ Manager::unixctl_enable(struct unixctl_conn *conn, int argc OVS_UNUSED,
     }
 }
 
-/* The calling PMD thread's claim, released when the thread exits if it was
- * not released before (it always is: dpdk_dma_pmd_exit()). */
+/* The calling PMD thread's claim and what it last said about it. */
 struct PmdState {
     ~PmdState()
     {
-        if (claim) {
+        /* dpdk_dma_pmd_exit() released the claim, unless copies were in
+         * flight: then the device stays claimed, as it must. */
+        if (claim && !dpdk_dma_claim_inflight(claim)) {
             dpdk_dma_claim_release(&claim);
         }
+    }
+
+    PmdKey
+    key() const
+    {
+        return PmdKey(core_id, this);
     }
 
     struct dpdk_dma_claim *claim = nullptr;
@@ -895,14 +930,16 @@ struct PmdState {
 
 thread_local PmdState pmd_state;
 
-/* Releases the calling thread's claim, saying 'why'.  Returns false, and
- * keeps the claim, if copies are still in flight. */
+/* Releases the calling thread's claim, saying 'why'.  Returns true if the
+ * device is then free for another thread.  Keeps the claim, and returns
+ * false, if copies are still in flight. */
 bool
 pmd_release(const char *why)
 {
     PmdState &pmd = pmd_state;
     std::string name = dpdk_dma_claim_dev_name(pmd.claim);
     int64_t inflight = dpdk_dma_claim_inflight(pmd.claim);
+    bool freed = !dpdk_dma_claim_revoked(pmd.claim);
 
     if (dpdk_dma_claim_release(&pmd.claim)) {
         static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
@@ -915,7 +952,7 @@ pmd_release(const char *why)
     }
     VLOG_INFO("PMD thread on core %u released DMA device %s (%s).",
               pmd.core_id, name.c_str(), why);
-    return true;
+    return freed;
 }
 
 } // namespace
@@ -936,12 +973,13 @@ bool
 dpdk_dma_reload_needed(uint64_t *seq) noexcept
 {
     uint64_t cur = Manager::get().reload_seq();
+    bool first = !*seq;
 
     if (*seq == cur) {
         return false;
     }
     *seq = cur;
-    return true;
+    return !first;
 }
 
 void
@@ -951,18 +989,23 @@ dpdk_dma_reload_wait(uint64_t seq) noexcept
 }
 
 void
-dpdk_dma_pmd_reload(unsigned int core_id, int numa_id) noexcept
+dpdk_dma_pmd_reload(unsigned int core_id, int numa_id, bool busy) noexcept
 {
     Manager &m = Manager::get();
     PmdState &pmd = pmd_state;
-    bool want = m.async_enabled();
-    bool released = false;
+    bool want = m.async_enabled() && busy;
+    bool freed = false;
     bool fell_back = false;
 
     pmd.core_id = core_id;
     if (pmd.claim && (!want || dpdk_dma_claim_revoked(pmd.claim))) {
-        released = pmd_release(want ? "device disabled"
-                                    : "vhost-async-support is off");
+        const char *why = !m.async_enabled() ? "vhost-async-support is off"
+                          : !busy            ? "no queue to poll"
+                                             : "device disabled";
+
+        /* With copies in flight it keeps the device until a later
+         * reload (the data path drains before it reloads). */
+        freed = pmd_release(why);
     }
 
     if (!pmd.claim && want) {
@@ -991,17 +1034,18 @@ dpdk_dma_pmd_reload(unsigned int core_id, int numa_id) noexcept
                       "copies with the CPU.",
                       core_id);
         }
-    }
-
-    if (want || pmd.claim) {
-        m.set_pmd(core_id, pmd.claim, fell_back);
-    } else {
+    } else if (!want) {
         pmd.on_cpu = false;
-        m.remove_pmd(core_id);
     }
 
-    if (released && m.any_pmd_on_cpu()) {
-        /* Another PMD thread may take the device just released. */
+    if (m.async_enabled() || pmd.claim) {
+        m.set_pmd(pmd.key(), pmd.claim, !busy, fell_back);
+    } else {
+        m.remove_pmd(pmd.key());
+    }
+
+    if (freed && m.any_pmd_on_cpu()) {
+        /* A PMD thread on CPU copy may take the device just freed. */
         m.request_reload();
     }
 }
@@ -1011,14 +1055,22 @@ dpdk_dma_pmd_exit(void) noexcept
 {
     Manager &m = Manager::get();
     PmdState &pmd = pmd_state;
-    bool released = false;
+    bool freed = false;
 
+    m.remove_pmd(pmd.key());
     if (pmd.claim) {
-        released = pmd_release("thread exiting");
+        freed = pmd_release("thread exiting");
+        if (pmd.claim) {
+            VLOG_ERR("PMD thread on core %u exits with %" PRId64 " copies in "
+                     "flight on DMA device %s, which stays claimed.",
+                     pmd.core_id, dpdk_dma_claim_inflight(pmd.claim),
+                     dpdk_dma_claim_dev_name(pmd.claim));
+        }
     }
-    m.remove_pmd(pmd.core_id);
     pmd.on_cpu = false;
-    if (released && m.any_pmd_on_cpu()) {
+    if (freed) {
+        /* Another PMD thread may be waiting for a device, and may not be
+         * listed yet: wake them all. */
         m.request_reload();
     }
 }

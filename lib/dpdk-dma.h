@@ -91,20 +91,22 @@ void dpdk_dma_set_config(const struct smap *ovs_other_config)
 bool dpdk_dma_async_enabled(void) DPDK_DMA_NOEXCEPT;
 
 /* Returns true, and updates '*seq', if PMD threads must reload because
- * their claims must change (a device was disabled, enabled or released, the
- * option was toggled) since '*seq' was last updated.  Start from '*seq' = 0.
- * dpdk_dma_reload_wait() makes the next poll_block() wake up when that
- * happens. */
+ * their claims must change (a device was disabled, enabled or freed, the
+ * option was toggled) since '*seq' was last updated.  Start from '*seq' = 0:
+ * the first call only sets it.  dpdk_dma_reload_wait() makes the next
+ * poll_block() wake up when a reload is needed. */
 bool dpdk_dma_reload_needed(uint64_t *seq) DPDK_DMA_NOEXCEPT;
 void dpdk_dma_reload_wait(uint64_t seq) DPDK_DMA_NOEXCEPT;
 
 /* PMD threads.
  *
- * A PMD thread calls dpdk_dma_pmd_reload() when it starts and after each
- * reload, and dpdk_dma_pmd_exit() before it exits.  In between,
+ * A PMD thread calls dpdk_dma_pmd_reload() when it starts and at each
+ * reload, before it tells the main thread that the reload is done, and
+ * dpdk_dma_pmd_exit() instead when it exits.  'busy' says whether it polls
+ * any queue: a thread with nothing to poll needs no device.  In between,
  * dpdk_dma_pmd_dev_id() is its device, or -1 for CPU copy, and
  * dpdk_dma_pmd_claim() its claim, or NULL. */
-void dpdk_dma_pmd_reload(unsigned int core_id, int numa_id)
+void dpdk_dma_pmd_reload(unsigned int core_id, int numa_id, bool busy)
     DPDK_DMA_NOEXCEPT;
 void dpdk_dma_pmd_exit(void) DPDK_DMA_NOEXCEPT;
 int dpdk_dma_pmd_dev_id(void) DPDK_DMA_NOEXCEPT;
