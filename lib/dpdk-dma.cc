@@ -22,6 +22,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdarg>
 #include <cinttypes>
 #include <cstring>
 #include <map>
@@ -810,6 +811,20 @@ Manager::show(struct ds *ds, const char *name) const
     }
 }
 
+/* Replies to 'conn' with an error message formatted from 'format'. */
+void OVS_PRINTF_FORMAT(2, 3)
+    reply_error(struct unixctl_conn *conn, const char *format, ...)
+{
+    va_list args;
+    char *msg;
+
+    va_start(args, format);
+    msg = xvasprintf(format, args);
+    va_end(args);
+    unixctl_command_reply_error(conn, msg);
+    free(msg);
+}
+
 void
 Manager::unixctl_show(struct unixctl_conn *conn, int argc, const char *argv[],
                       void *aux OVS_UNUSED)
@@ -819,7 +834,7 @@ Manager::unixctl_show(struct unixctl_conn *conn, int argc, const char *argv[],
     struct ds ds = DS_EMPTY_INITIALIZER;
 
     if (name && !m.has_device(name)) {
-        unixctl_command_reply_error(conn, "no such DMA device");
+        reply_error(conn, "no DMA device named '%s'", name);
         return;
     }
     m.show(&ds, name);
@@ -833,12 +848,9 @@ Manager::unixctl_disable(struct unixctl_conn *conn, int argc OVS_UNUSED,
 {
     Manager &m = get();
     const char *name = argv[1];
-    char *msg;
 
     if (!m.has_device(name)) {
-        msg = xasprintf("no DMA device named '%s'", name);
-        unixctl_command_reply_error(conn, msg);
-        free(msg);
+        reply_error(conn, "no DMA device named '%s'", name);
         return;
     }
 
@@ -855,15 +867,10 @@ Manager::unixctl_disable(struct unixctl_conn *conn, int argc OVS_UNUSED,
         unixctl_command_reply(conn, "disabling: its PMD thread releases it");
         break;
     case EALREADY:
-        msg = xasprintf("DMA device '%s' is already disabled", name);
-        unixctl_command_reply_error(conn, msg);
-        free(msg);
+        reply_error(conn, "DMA device '%s' is already disabled", name);
         break;
     default:
-        msg = xasprintf("DMA device '%s' is unusable and cannot be disabled",
-                        name);
-        unixctl_command_reply_error(conn, msg);
-        free(msg);
+        reply_error(conn, "DMA device '%s' is unusable", name);
         break;
     }
 }
@@ -874,12 +881,9 @@ Manager::unixctl_enable(struct unixctl_conn *conn, int argc OVS_UNUSED,
 {
     Manager &m = get();
     const char *name = argv[1];
-    char *msg;
 
     if (!m.has_device(name)) {
-        msg = xasprintf("no DMA device named '%s'", name);
-        unixctl_command_reply_error(conn, msg);
-        free(msg);
+        reply_error(conn, "no DMA device named '%s'", name);
         return;
     }
 
@@ -893,15 +897,10 @@ Manager::unixctl_enable(struct unixctl_conn *conn, int argc OVS_UNUSED,
         unixctl_command_reply(conn, "enabled");
         break;
     case EALREADY:
-        msg = xasprintf("DMA device '%s' is not disabled", name);
-        unixctl_command_reply_error(conn, msg);
-        free(msg);
+        reply_error(conn, "DMA device '%s' is not disabled", name);
         break;
     default:
-        msg = xasprintf("DMA device '%s' is unusable and cannot be enabled",
-                        name);
-        unixctl_command_reply_error(conn, msg);
-        free(msg);
+        reply_error(conn, "DMA device '%s' is unusable", name);
         break;
     }
 }
