@@ -21,11 +21,29 @@
 
 #include "dpdk-dma.h"
 
+#include "openvswitch/vlog.h"
+#include "smap.h"
 #include "util.h"
+
+VLOG_DEFINE_THIS_MODULE(dpdk_dma);
 
 void
 dpdk_dma_set_config(const struct smap *ovs_other_config OVS_UNUSED)
 {
+}
+
+void
+dpdk_dma_check_without_dpdk(const struct smap *ovs_other_config)
+{
+    static bool warned = false; /* Main thread only. */
+
+    if (!smap_get_bool(ovs_other_config, "vhost-async-support", false)) {
+        warned = false;
+    } else if (!warned) {
+        warned = true;
+        VLOG_WARN("other_config:vhost-async-support is ignored: this build "
+                  "of Open vSwitch has no DPDK.");
+    }
 }
 
 bool

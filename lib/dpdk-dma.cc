@@ -962,6 +962,20 @@ dpdk_dma_set_config(const struct smap *ovs_other_config) noexcept
     Manager::get().set_config(ovs_other_config);
 }
 
+void
+dpdk_dma_check_without_dpdk(const struct smap *ovs_other_config) noexcept
+{
+    static bool warned = false; /* Main thread only. */
+
+    if (!smap_get_bool(ovs_other_config, "vhost-async-support", false)) {
+        warned = false;
+    } else if (!warned) {
+        warned = true;
+        VLOG_WARN("other_config:vhost-async-support is ignored: DPDK is not "
+                  "initialized (see other_config:dpdk-init).");
+    }
+}
+
 bool
 dpdk_dma_async_enabled(void) noexcept
 {

@@ -87,6 +87,12 @@ struct smap;
 void dpdk_dma_set_config(const struct smap *ovs_other_config)
     DPDK_DMA_NOEXCEPT;
 
+/* Called instead of dpdk_dma_set_config() while DPDK is not initialized:
+ * warns, once each time it is turned on, that other_config's
+ * vhost-async-support cannot take effect. */
+void dpdk_dma_check_without_dpdk(const struct smap *ovs_other_config)
+    DPDK_DMA_NOEXCEPT;
+
 /* Returns true if other_config:vhost-async-support is true. */
 bool dpdk_dma_async_enabled(void) DPDK_DMA_NOEXCEPT;
 
