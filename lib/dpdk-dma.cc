@@ -414,7 +414,7 @@ public:
     bool
     async_enabled() const
     {
-        return async_.load(std::memory_order_relaxed);
+        return async_.load(std::memory_order_acquire);
     }
 
     uint64_t
@@ -532,7 +532,9 @@ Manager::set_config(const struct smap *cfg)
     }
 
     if (enable != was_enabled) {
-        async_.store(enable, std::memory_order_relaxed);
+        /* Release: the devices set up above are in the pool for any
+         * thread that sees the option on. */
+        async_.store(enable, std::memory_order_release);
         VLOG_INFO("vhost-async-support is %s: PMD threads %s DMA devices.",
                   enable ? "on" : "off", enable ? "claim" : "release");
         request_reload();
