@@ -19,14 +19,17 @@ lib_libopenvswitch_la_CXXFLAGS = $(AM_CXXFLAGS) $(OVS_DMA_CXXFLAGS)
 lib_libopenvswitch_la_LIBADD += -lstdc++
 lib_libopenvswitch_la_SOURCES += \
 	lib/dpdk-dma.cc \
-	lib/dpdk-dma-coverage.c
+	lib/dpdk-dma-coverage.c \
+	lib/vhost-async.cc \
+	lib/vhost-async.h
 else
 lib_libopenvswitch_la_SOURCES += lib/dpdk-dma-stub.c
 endif
 # The library is linked as C, as upstream links it, in every build: as C++,
 # libtool would leave -lstdc++ out of what the programs that use it inherit.
 lib_libopenvswitch_la_LINK = $(LINK) $(lib_libopenvswitch_la_LDFLAGS)
-EXTRA_DIST += lib/dpdk-dma.cc lib/dpdk-dma-coverage.c lib/dpdk-dma-stub.c
+EXTRA_DIST += lib/dpdk-dma.cc lib/dpdk-dma-coverage.c lib/dpdk-dma-stub.c \
+	lib/vhost-async.cc lib/vhost-async.h
 
 # Tests of upstream's suites that are skipped, with the reason for each.
 EXTRA_DIST += tests/skip-list

@@ -74,6 +74,12 @@ dpdk_dma_pmd_exit(void)
 {
 }
 
+unsigned int
+dpdk_dma_pmd_poll(void)
+{
+    return 0;
+}
+
 int
 dpdk_dma_pmd_dev_id(void)
 {

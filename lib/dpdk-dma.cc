@@ -19,6 +19,7 @@
 #include <config.h>
 
 #include "dpdk-dma.h"
+#include "vhost-async.h"
 
 #include <atomic>
 #include <cerrno>
@@ -1012,6 +1013,8 @@ dpdk_dma_pmd_reload(unsigned int core_id, int numa_id, bool busy) noexcept
     bool freed = false;
     bool fell_back = false;
 
+    /* Copies in flight go back to their queues before anything changes. */
+    vhost_async_pmd_drain();
     pmd.core_id = core_id;
     if (pmd.claim && (!want || dpdk_dma_claim_revoked(pmd.claim))) {
         const char *why = !m.async_enabled() ? "vhost-async-support is off"
@@ -1072,6 +1075,7 @@ dpdk_dma_pmd_exit(void) noexcept
     PmdState &pmd = pmd_state;
     bool freed = false;
 
+    vhost_async_pmd_drain();
     m.remove_pmd(pmd.key());
     if (pmd.claim) {
         freed = pmd_release("thread exiting");
@@ -1088,6 +1092,12 @@ dpdk_dma_pmd_exit(void) noexcept
          * listed yet: wake them all. */
         m.request_reload();
     }
+}
+
+unsigned int
+dpdk_dma_pmd_poll(void) noexcept
+{
+    return vhost_async_pmd_poll();
 }
 
 int

@@ -109,12 +109,17 @@ void dpdk_dma_reload_wait(uint64_t seq) DPDK_DMA_NOEXCEPT;
  * A PMD thread calls dpdk_dma_pmd_reload() when it starts and at each
  * reload, before it tells the main thread that the reload is done, and
  * dpdk_dma_pmd_exit() instead when it exits.  'busy' says whether it polls
- * any queue: a thread with nothing to poll needs no device.  In between,
+ * any queue: a thread with nothing to poll needs no device.  Both first
+ * drain the copies the thread has in flight.  In between,
  * dpdk_dma_pmd_dev_id() is its device, or -1 for CPU copy, and
- * dpdk_dma_pmd_claim() its claim, or NULL. */
+ * dpdk_dma_pmd_claim() its claim, or NULL, and the thread calls
+ * dpdk_dma_pmd_poll() on every iteration of its loop to reap the copies its
+ * device completed.  dpdk_dma_pmd_poll() returns the number of packets it
+ * reaped. */
 void dpdk_dma_pmd_reload(unsigned int core_id, int numa_id, bool busy)
     DPDK_DMA_NOEXCEPT;
 void dpdk_dma_pmd_exit(void) DPDK_DMA_NOEXCEPT;
+unsigned int dpdk_dma_pmd_poll(void) DPDK_DMA_NOEXCEPT;
 int dpdk_dma_pmd_dev_id(void) DPDK_DMA_NOEXCEPT;
 struct dpdk_dma_claim *dpdk_dma_pmd_claim(void) DPDK_DMA_NOEXCEPT;
 
