@@ -149,7 +149,9 @@ struct vhost_async_port {
      * setting, 0 or 1 overrides it. */
     std::atomic<int> option{-1};
 
-    /* The socket was registered for asynchronous copy (main thread). */
+    /* The socket was registered, and for asynchronous copy (main
+     * thread). */
+    bool socket_registered = false;
     bool socket_async = false;
 
     /* A guest is attached and its vrings have async channels. */
@@ -335,18 +337,45 @@ can_use_vring(const vhost_async_port *port, uint16_t vring)
            port->vrings[vring].registered.load(std::memory_order_acquire);
 }
 
-/* Reaps what can be reaped on 'vring' through every device that holds its
- * copies, for a thread without a device of its own.  vhost serializes each
- * device's use, so this is safe next to the owner's own polling. */
+/* Takes back the packets of 'vring' whose copies are complete, reaping the
+ * completions of DMA device 'dma' on the way.  Packets to the guest are
+ * freed; packets from the guest go, in order, to the vring's stash, which
+ * the thread that polls the queue empties first.  Returns their number. */
+int
+reap(vhost_async_port *port, int vid, uint16_t vring, int dma)
+{
+    Vring &vr = port->vrings[vring];
+    rte_mbuf *pkts[kBurst];
+    int total = 0;
+    int n;
+
+    if (vring_dir(vring) == kTx) {
+        return poll_tx(port, vid, vring, dma);
+    }
+    do {
+        n = rte_vhost_clear_queue(vid, vring, pkts, kBurst, dma, 0);
+        if (n) {
+            /* Counted as completed when they leave the stash. */
+            vr.stash.insert(vr.stash.end(), pkts, pkts + n);
+            vr.inflight.fetch_sub(n, std::memory_order_release);
+        }
+        total += n;
+    } while (n == kBurst);
+    return total;
+}
+
+/* reap() through every device that holds copies for 'vring', for a thread
+ * without a device of its own (or whose drain timed out).  vhost serializes
+ * each device's use, so this is safe next to the owner's own polling. */
 void
-reap_others(vhost_async_port *port, int vid, uint16_t vring)
+reap_all_devices(vhost_async_port *port, int vid, uint16_t vring)
 {
     uint64_t mask =
         port->vrings[vring].dma_mask.load(std::memory_order_acquire);
 
     for (int dma = 0; dma < 64; dma++) {
         if (mask & (UINT64_C(1) << dma)) {
-            poll_tx(port, vid, vring, dma);
+            reap(port, vid, vring, dma);
         }
     }
 }
@@ -398,7 +427,7 @@ vhost_async_port_set_option(struct vhost_async_port *port, const char *value,
     if (port->option.exchange(option) != option) {
         bool want = option >= 0 ? option : dpdk_dma_async_enabled();
 
-        if (port->vid.load() >= 0 && want != port->socket_async) {
+        if (port->socket_registered && want != port->socket_async) {
             VLOG_INFO("%s: options:vhost-async-support takes effect when the "
                       "port's vhost socket is registered again (re-add the "
                       "port).",
@@ -417,6 +446,7 @@ vhost_async_socket_flags(struct vhost_async_port *port,
     uint64_t conflicts =
         RTE_VHOST_USER_IOMMU_SUPPORT | RTE_VHOST_USER_POSTCOPY_SUPPORT;
 
+    port->socket_registered = true;
     port->socket_async = false;
     if (!want) {
         return flags & ~RTE_VHOST_USER_ASYNC_COPY;
@@ -472,6 +502,10 @@ vhost_async_port_custom_stats(const struct vhost_async_port *port,
         };
 
         for (size_t i = 0; i < n_names; i++) {
+            if (d == kRx && !strcmp(names[i], "async_order_drops")) {
+                /* Receiving never drops for order: it holds the queue. */
+                continue;
+            }
             netdev_custom_counter *ctr = &stats->counters[stats->size++];
 
             snprintf(ctr->name, sizeof ctr->name, "ovs_%s_%s", dir_names[d],
@@ -617,7 +651,7 @@ vhost_async_send(struct vhost_async_port *port, int vid, uint16_t vring,
         /* CPU copy, in order: only once nothing is in flight. */
         if (vring < kMaxVrings &&
             vr.inflight.load(std::memory_order_acquire) > 0) {
-            reap_others(port, vid, vring);
+            reap_all_devices(port, vid, vring);
             if (vr.inflight.load(std::memory_order_acquire) > 0) {
                 c.add(c.order_drops, cnt);
                 *n_unsent = cnt;
@@ -680,18 +714,23 @@ vhost_async_recv(struct vhost_async_port *port, int vid, uint16_t vring,
     }
     Vring &vr = port->vrings[vring];
 
+    if (dma < 0 && vr.inflight.load(std::memory_order_acquire) > 0) {
+        /* Copies of a drain that timed out: a CPU copy must not overtake
+         * them.  Take back those that are done. */
+        reap_all_devices(port, vid, vring);
+    }
     if (!vr.stash.empty()) {
         int k = std::min<int>(n, vr.stash.size());
 
         std::copy(vr.stash.begin(), vr.stash.begin() + k, pkts);
         vr.stash.erase(vr.stash.begin(), vr.stash.begin() + k);
+        c.add(c.completed, k);
         return k;
     }
 
     if (dma < 0) {
         if (vr.inflight.load(std::memory_order_acquire) > 0) {
-            /* A drain timed out: wait for the copies, never reorder. */
-            return 0;
+            return 0; /* Still in flight: hold the queue, never reorder. */
         }
         int got = rte_vhost_dequeue_burst(vid, vring, mp, pkts, n);
         c.add(c.cpu, got);
@@ -767,35 +806,19 @@ vhost_async_pmd_drain(void) noexcept
     struct dpdk_dma_claim *claim = dpdk_dma_pmd_claim();
 
     while (!entries.empty() && dma >= 0) {
+        /* The device's count is read first: once it is idle, the reaping
+         * below takes back everything it completed.  Copies of other
+         * threads on a shared queue are theirs to reap. */
+        bool idle = !device_inflight(dma);
+
         for (Entry &e : entries) {
             vhost_async_port *port = e.port;
-            Vring &vr = port->vrings[e.vring];
-            int vid = port->vid.load(std::memory_order_acquire);
 
-            if (port->gen.load(std::memory_order_acquire) != e.gen) {
-                continue;
-            }
-            if (vring_dir(e.vring) == kTx) {
-                poll_tx(port, vid, e.vring, dma);
-            } else {
-                /* Packets from the guest are kept for the next thread that
-                 * polls the queue, in order. */
-                rte_mbuf *pkts[kBurst];
-                int n =
-                    rte_vhost_clear_queue(vid, e.vring, pkts, kBurst, dma, 0);
-                if (n) {
-                    vr.stash.insert(vr.stash.end(), pkts, pkts + n);
-                    vr.inflight.fetch_sub(n, std::memory_order_release);
-                    port->dir[kRx].add(port->dir[kRx].completed, n);
-                }
+            if (port->gen.load(std::memory_order_acquire) == e.gen) {
+                reap(port, port->vid.load(std::memory_order_acquire), e.vring,
+                     dma);
             }
         }
-
-        /* Done when the device has nothing left and every queue was polled
-         * after that; copies of other threads on a shared queue are theirs
-         * to reap. */
-        bool idle = !device_inflight(dma);
-        vhost_async_pmd_poll();
         if (idle) {
             break;
         }
