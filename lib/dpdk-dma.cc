@@ -539,6 +539,7 @@ Manager::set_config(const struct smap *cfg)
         VLOG_INFO("vhost-async-support is %s: PMD threads %s DMA devices.",
                   enable ? "on" : "off", enable ? "claim" : "release");
         request_reload();
+        vhost_async_settings_changed();
     }
 }
 

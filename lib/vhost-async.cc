@@ -37,6 +37,9 @@
 #include "openvswitch/netdev.h"
 #include "openvswitch/vlog.h"
 #include "timeval.h"
+extern "C" {
+#include "seq.h" /* No C++ guard of its own. */
+}
 #include "util.h"
 
 VLOG_DEFINE_THIS_MODULE(vhost_async);
@@ -109,7 +112,9 @@ struct Vring {
 } // namespace
 
 struct vhost_async_port {
-    explicit vhost_async_port(const char *name_) : name(name_) {}
+    vhost_async_port(const char *name_, struct seq *reconfigure_seq_)
+        : name(name_), reconfigure_seq(reconfigure_seq_)
+    {}
 
     ~vhost_async_port()
     {
@@ -142,17 +147,58 @@ struct vhost_async_port {
         }
     }
 
+    /* Whether the settings ask for asynchronous copy on this port. */
+    bool
+    asks_async() const
+    {
+        int opt = option.load(std::memory_order_relaxed);
+
+        return opt >= 0 ? opt : dpdk_dma_async_enabled();
+    }
+
+    /* Whether the port's socket should be registered for asynchronous copy
+     * now, given the settings and the socket's other flags. */
+    bool
+    wants_async() const
+    {
+        return asks_async() && !socket_conflicts;
+    }
+
+    void
+    warn_refused() const
+    {
+        VLOG_WARN("%s: vhost-async-support is refused: it cannot be used "
+                  "together with %s; the port copies with the CPU.",
+                  name.c_str(),
+                  socket_conflicts & RTE_VHOST_USER_IOMMU_SUPPORT
+                      ? "vhost-iommu-support"
+                      : "vhost-postcopy-support");
+    }
+
+    /* Whether the socket must be registered again for wants_async(). */
+    bool
+    reregister_needed() const
+    {
+        return socket_registered &&
+               wants_async() != socket_async.load(std::memory_order_relaxed);
+    }
+
     const std::string name;
     std::atomic<int> refs{1};
+
+    /* Changed to ask for netdev_reconfigure() (the netdev's seq). */
+    struct seq *const reconfigure_seq;
 
     /* other_config:vhost-async-support for this port: -1 follows the global
      * setting, 0 or 1 overrides it. */
     std::atomic<int> option{-1};
 
-    /* The socket was registered, and for asynchronous copy (main
-     * thread). */
+    /* The socket was registered, and for asynchronous copy; it was
+     * registered with an option that rules asynchronous copy out.  Written by
+     * the main thread while no guest is attached. */
     bool socket_registered = false;
-    bool socket_async = false;
+    uint64_t socket_conflicts = 0;
+    std::atomic<bool> socket_async{false};
 
     /* A guest is attached and its vrings have async channels. */
     std::atomic<bool> active{false};
@@ -167,6 +213,9 @@ struct vhost_async_port {
 };
 
 namespace {
+
+/* Every port, for vhost_async_settings_changed() (main thread). */
+std::vector<vhost_async_port *> all_ports;
 
 /* Ports by vhost device id, for the callbacks that only know the id. */
 std::mutex vid_mutex;
@@ -383,9 +432,12 @@ reap_all_devices(vhost_async_port *port, int vid, uint16_t vring)
 } // namespace
 
 struct vhost_async_port *
-vhost_async_port_create(const char *name) noexcept
+vhost_async_port_create(const char *name, struct seq *reconfigure_seq) noexcept
 {
-    return new vhost_async_port(name);
+    auto *port = new vhost_async_port(name, reconfigure_seq);
+
+    all_ports.push_back(port);
+    return port;
 }
 
 void
@@ -393,6 +445,9 @@ vhost_async_port_destroy(struct vhost_async_port *port) noexcept
 {
     if (port) {
         int vid = port->vid.load(std::memory_order_acquire);
+
+        all_ports.erase(std::remove(all_ports.begin(), all_ports.end(), port),
+                        all_ports.end());
 
         /* The port is deleted with a guest attached: its PMD threads were
          * reloaded without it, so nothing submits any more. */
@@ -425,42 +480,48 @@ vhost_async_port_set_option(struct vhost_async_port *port, const char *value,
     }
 
     if (port->option.exchange(option) != option) {
-        bool want = option >= 0 ? option : dpdk_dma_async_enabled();
-
-        if (port->socket_registered && want != port->socket_async) {
-            VLOG_INFO("%s: options:vhost-async-support takes effect when the "
-                      "port's vhost socket is registered again (re-add the "
-                      "port).",
-                      port->name.c_str());
-        }
+        vhost_async_settings_changed();
     }
     return 0;
+}
+
+void
+vhost_async_settings_changed(void) noexcept
+{
+    for (vhost_async_port *port : all_ports) {
+        if (port->reregister_needed()) {
+            /* netdev-dpdk registers the socket again when it reconfigures
+             * the port, after the PMD threads let go of it. */
+            seq_change(port->reconfigure_seq);
+        } else if (port->socket_registered && port->socket_conflicts &&
+                   port->asks_async()) {
+            port->warn_refused();
+        }
+    }
+}
+
+bool
+vhost_async_reregister_needed(const struct vhost_async_port *port) noexcept
+{
+    return port && port->reregister_needed();
 }
 
 uint64_t
 vhost_async_socket_flags(struct vhost_async_port *port,
                          uint64_t flags) noexcept
 {
-    int option = port->option.load();
-    bool want = option >= 0 ? option : dpdk_dma_async_enabled();
-    uint64_t conflicts =
-        RTE_VHOST_USER_IOMMU_SUPPORT | RTE_VHOST_USER_POSTCOPY_SUPPORT;
-
     port->socket_registered = true;
-    port->socket_async = false;
-    if (!want) {
+    port->socket_conflicts = flags & (RTE_VHOST_USER_IOMMU_SUPPORT |
+                                      RTE_VHOST_USER_POSTCOPY_SUPPORT);
+    port->socket_async.store(false, std::memory_order_release);
+    if (!port->asks_async()) {
         return flags & ~RTE_VHOST_USER_ASYNC_COPY;
     }
-    if (flags & conflicts) {
-        VLOG_WARN("%s: vhost-async-support is refused: it cannot be used "
-                  "together with %s; the port copies with the CPU.",
-                  port->name.c_str(),
-                  flags & RTE_VHOST_USER_IOMMU_SUPPORT
-                      ? "vhost-iommu-support"
-                      : "vhost-postcopy-support");
+    if (port->socket_conflicts) {
+        port->warn_refused();
         return flags & ~RTE_VHOST_USER_ASYNC_COPY;
     }
-    port->socket_async = true;
+    port->socket_async.store(true, std::memory_order_release);
     VLOG_INFO("%s: vhost socket registered for DMA copies "
               "(vhost-async-support); live migration is unavailable for this "
               "port.",

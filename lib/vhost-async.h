@@ -56,14 +56,26 @@ extern "C" {
 struct netdev_custom_stats;
 struct rte_mbuf;
 struct rte_mempool;
+struct seq;
 struct vhost_async_port;
 
-/* Port life cycle (main thread). */
-struct vhost_async_port *vhost_async_port_create(const char *name)
+/* Port life cycle (main thread).
+ *
+ * A port's socket is registered for asynchronous copy if its option (or,
+ * without one, other_config:vhost-async-support) says so when the socket is
+ * registered.  When that changes, vhost-async changes 'reconfigure_seq' (the
+ * netdev's) and vhost_async_reregister_needed() becomes true: netdev-dpdk
+ * then unregisters the socket, which detaches the guest, and registers it
+ * again with vhost_async_socket_flags(). */
+struct vhost_async_port *vhost_async_port_create(const char *name,
+                                                 struct seq *reconfigure_seq)
     VHOST_ASYNC_NOEXCEPT;
 void vhost_async_port_destroy(struct vhost_async_port *) VHOST_ASYNC_NOEXCEPT;
 int vhost_async_port_set_option(struct vhost_async_port *, const char *value,
                                 char **errp) VHOST_ASYNC_NOEXCEPT;
+void vhost_async_settings_changed(void) VHOST_ASYNC_NOEXCEPT;
+bool vhost_async_reregister_needed(const struct vhost_async_port *)
+    VHOST_ASYNC_NOEXCEPT;
 uint64_t vhost_async_socket_flags(struct vhost_async_port *, uint64_t flags)
     VHOST_ASYNC_NOEXCEPT;
 void vhost_async_port_custom_stats(const struct vhost_async_port *,
