@@ -192,6 +192,7 @@ struct vhost_async_port {
     /* other_config:vhost-async-support for this port: -1 follows the global
      * setting, 0 or 1 overrides it. */
     std::atomic<int> option{-1};
+    std::string bad_option; /* Last invalid value logged (main thread). */
 
     /* The socket was registered, and for asynchronous copy; it was
      * registered with an option that rules asynchronous copy out.  Written by
@@ -458,9 +459,9 @@ vhost_async_port_destroy(struct vhost_async_port *port) noexcept
     }
 }
 
-int
-vhost_async_port_set_option(struct vhost_async_port *port, const char *value,
-                            char **errp) noexcept
+void
+vhost_async_port_set_option(struct vhost_async_port *port,
+                            const char *value) noexcept
 {
     int option;
 
@@ -471,18 +472,26 @@ vhost_async_port_set_option(struct vhost_async_port *port, const char *value,
     } else if (!strcmp(value, "false")) {
         option = 0;
     } else {
-        if (errp) {
-            *errp = xasprintf("%s: invalid options:vhost-async-support '%s' "
-                              "(use 'true' or 'false')",
-                              port->name.c_str(), value);
+        /* Refusing the configuration would make the bridge delete the port
+         * and detach its guest: keep the port as it is instead. */
+        if (port->bad_option != value) {
+            int cur = port->option.load();
+
+            port->bad_option = value;
+            VLOG_WARN("%s: invalid options:vhost-async-support '%s' (use "
+                      "'true' or 'false'); it stays %s.",
+                      port->name.c_str(), value,
+                      cur < 0 ? "unset"
+                      : cur   ? "true"
+                              : "false");
         }
-        return EINVAL;
+        return;
     }
 
+    port->bad_option.clear();
     if (port->option.exchange(option) != option) {
         vhost_async_settings_changed();
     }
-    return 0;
 }
 
 void
@@ -504,6 +513,15 @@ bool
 vhost_async_reregister_needed(const struct vhost_async_port *port) noexcept
 {
     return port && port->reregister_needed();
+}
+
+void
+vhost_async_socket_unregistered(struct vhost_async_port *port) noexcept
+{
+    if (port) {
+        port->socket_registered = false;
+        port->socket_async.store(false, std::memory_order_release);
+    }
 }
 
 uint64_t

@@ -66,15 +66,19 @@ struct vhost_async_port;
  * registered.  When that changes, vhost-async changes 'reconfigure_seq' (the
  * netdev's) and vhost_async_reregister_needed() becomes true: netdev-dpdk
  * then unregisters the socket, which detaches the guest, and registers it
- * again with vhost_async_socket_flags(). */
+ * again with vhost_async_socket_flags(), or says with
+ * vhost_async_socket_unregistered() that it could not.  An invalid option
+ * value is logged and leaves the option as it was. */
 struct vhost_async_port *vhost_async_port_create(const char *name,
                                                  struct seq *reconfigure_seq)
     VHOST_ASYNC_NOEXCEPT;
 void vhost_async_port_destroy(struct vhost_async_port *) VHOST_ASYNC_NOEXCEPT;
-int vhost_async_port_set_option(struct vhost_async_port *, const char *value,
-                                char **errp) VHOST_ASYNC_NOEXCEPT;
+void vhost_async_port_set_option(struct vhost_async_port *, const char *value)
+    VHOST_ASYNC_NOEXCEPT;
 void vhost_async_settings_changed(void) VHOST_ASYNC_NOEXCEPT;
 bool vhost_async_reregister_needed(const struct vhost_async_port *)
+    VHOST_ASYNC_NOEXCEPT;
+void vhost_async_socket_unregistered(struct vhost_async_port *)
     VHOST_ASYNC_NOEXCEPT;
 uint64_t vhost_async_socket_flags(struct vhost_async_port *, uint64_t flags)
     VHOST_ASYNC_NOEXCEPT;
