@@ -10,7 +10,7 @@ TREE := build/ovs
 
 .DEFAULT_GOAL := build
 .PHONY: help deps assemble build check check-unit check-dpdk checkpatch \
-	export-patches reset-tree sandbox clean
+	export-patches reset-tree sandbox demo clean
 
 help:
 	@echo "make deps            install Debian packages, set up hugepages (root)"
@@ -19,6 +19,8 @@ help:
 	@echo "make check-unit      only the OVS testsuite (TESTSUITEFLAGS, default -j8)"
 	@echo "make check-dpdk      only the DPDK system tests (root, hugepages)"
 	@echo "make checkpatch      upstream checkpatch.py on patches/ and our C files"
+	@echo "make demo            a live switch moving guest traffic over DMA (root;"
+	@echo "                     SIZE=64..1518 DURATION=s ASYNC=on|off DMA=n)"
 	@echo "make sandbox         upstream's tutorial sandbox with the fork's switch"
 	@echo "make export-patches  write build/ovs commits back to patches/"
 	@echo "make reset-tree      throw build/ovs away and assemble it again"
@@ -54,6 +56,15 @@ reset-tree:
 
 sandbox: build
 	$(MAKE) -C $(TREE) sandbox
+
+# The demo runs the fork's programs from the build tree.
+DEMO_ARGS = $(if $(SIZE),--size $(SIZE)) \
+	$(if $(DURATION),--duration $(DURATION)) \
+	$(if $(ASYNC),--async $(ASYNC)) $(if $(DMA),--dma-devices $(DMA))
+demo: build
+	@PATH="$(CURDIR)/$(TREE)/utilities:$(CURDIR)/$(TREE)/vswitchd:$(CURDIR)/$(TREE)/ovsdb:$$PATH" \
+	OVS_SCHEMA="$(CURDIR)/$(TREE)/vswitchd/vswitch.ovsschema" \
+	$(TREE)/utilities/ovs-dma-demo $(DEMO_ARGS)
 
 clean:
 	rm -rf build

@@ -43,3 +43,8 @@ tests_ovstest_SOURCES += tests/test-dpdk-dma.c
 SYSTEM_DPDK_TESTSUITE_AT += tests/system-dpdk-dma.at
 MAN_FRAGMENTS += lib/dpdk-dma-unixctl.man
 DOC_SOURCE += Documentation/topics/dpdk/dma.rst
+
+# The demo: a live switch moving traffic between the virtio-user ports of a
+# dpdk-testpmd guest, with vhost copies done by DMA devices.
+bin_SCRIPTS += utilities/ovs-dma-demo
+EXTRA_DIST += utilities/ovs-dma-demo
