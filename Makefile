@@ -10,7 +10,7 @@ TREE := build/ovs
 
 .DEFAULT_GOAL := build
 .PHONY: help deps assemble build check check-unit check-dpdk checkpatch \
-	export-patches reset-tree sandbox demo clean
+	export-patches reset-tree sandbox demo bench clean
 
 help:
 	@echo "make deps            install Debian packages, set up hugepages (root)"
@@ -21,6 +21,8 @@ help:
 	@echo "make checkpatch      upstream checkpatch.py on patches/ and our C files"
 	@echo "make demo            a live switch moving guest traffic over DMA (root;"
 	@echo "                     SIZE=64..1518 DURATION=s ASYNC=on|off DMA=n)"
+	@echo "make bench           Debian's OVS-DPDK vs the fork, async off and on (root;"
+	@echo "                     QUICK=1 for under 3 minutes; BENCH_ARGS=...)"
 	@echo "make sandbox         upstream's tutorial sandbox with the fork's switch"
 	@echo "make export-patches  write build/ovs commits back to patches/"
 	@echo "make reset-tree      throw build/ovs away and assemble it again"
@@ -61,10 +63,20 @@ sandbox: build
 DEMO_ARGS = $(if $(SIZE),--size $(SIZE)) \
 	$(if $(DURATION),--duration $(DURATION)) \
 	$(if $(ASYNC),--async $(ASYNC)) $(if $(DMA),--dma-devices $(DMA))
+TREE_PATH = $(CURDIR)/$(TREE)/utilities:$(CURDIR)/$(TREE)/vswitchd:$(CURDIR)/$(TREE)/ovsdb
 demo: build
-	@PATH="$(CURDIR)/$(TREE)/utilities:$(CURDIR)/$(TREE)/vswitchd:$(CURDIR)/$(TREE)/ovsdb:$$PATH" \
+	@PATH="$(TREE_PATH):$$PATH" \
 	OVS_SCHEMA="$(CURDIR)/$(TREE)/vswitchd/vswitch.ovsschema" \
 	$(TREE)/utilities/ovs-dma-demo $(DEMO_ARGS)
+
+# The benchmark runs Debian's DPDK switch (fetched, not installed) beside
+# the fork's, and writes build/bench/results.{csv,md,png}.
+bench: build
+	@fork/debian-ovs
+	@PATH="$(TREE_PATH):$$PATH" /usr/bin/python3 \
+	$(TREE)/utilities/ovs-dma-bench $(if $(QUICK),--quick) \
+	--debian-vswitchd $(CURDIR)/build/bench/debian/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk \
+	--out $(CURDIR)/build/bench $(BENCH_ARGS)
 
 clean:
 	rm -rf build

@@ -48,3 +48,7 @@ DOC_SOURCE += Documentation/topics/dpdk/dma.rst
 # dpdk-testpmd guest, with vhost copies done by DMA devices.
 bin_SCRIPTS += utilities/ovs-dma-demo
 EXTRA_DIST += utilities/ovs-dma-demo
+
+# The benchmark: Debian's OVS-DPDK against the fork, async off and on.
+bin_SCRIPTS += utilities/ovs-dma-bench
+EXTRA_DIST += utilities/ovs-dma-bench
