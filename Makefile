@@ -9,8 +9,9 @@ SHELL := /bin/bash
 TREE := build/ovs
 
 .DEFAULT_GOAL := build
-.PHONY: help deps assemble build check check-unit check-dpdk checkpatch \
-	export-patches reset-tree sandbox demo bench clean
+.PHONY: help deps assemble build check check-unit check-dpdk check-packages \
+	checkpatch \
+	export-patches reset-tree sandbox demo bench deb check-deb rpm clean
 
 help:
 	@echo "make deps            install Debian packages, set up hugepages (root)"
@@ -18,11 +19,17 @@ help:
 	@echo "make check           checkpatch + OVS testsuite + DPDK system tests"
 	@echo "make check-unit      only the OVS testsuite (TESTSUITEFLAGS, default -j8)"
 	@echo "make check-dpdk      only the DPDK system tests (root, hugepages)"
+	@echo "make check-packages  only rpm, deb and check-deb, counted (root)"
 	@echo "make checkpatch      upstream checkpatch.py on patches/ and our C files"
 	@echo "make demo            a live switch moving guest traffic over DMA (root;"
 	@echo "                     SIZE=64..1518 DURATION=s ASYNC=on|off DMA=n)"
 	@echo "make bench           Debian's OVS-DPDK vs the fork, async off and on (root;"
 	@echo "                     QUICK=1 for under 3 minutes; BENCH_ARGS=...)"
+	@echo "make deb             build/deb/openvswitch-switch-dma_*.deb with Debian's"
+	@echo "                     tooling (root: installs the build dependencies)"
+	@echo "make check-deb       install that package in a throw-away Debian root,"
+	@echo "                     run it with a DMA device, remove it (root)"
+	@echo "make rpm             check the RPM specs; build/rpm/*.src.rpm"
 	@echo "make sandbox         upstream's tutorial sandbox with the fork's switch"
 	@echo "make export-patches  write build/ovs commits back to patches/"
 	@echo "make reset-tree      throw build/ovs away and assemble it again"
@@ -38,13 +45,16 @@ build: assemble
 	@fork/build
 
 check: build
-	@fork/check checkpatch unit dpdk
+	@fork/check checkpatch unit dpdk packages
 
 check-unit: build
 	@fork/check unit
 
 check-dpdk: build
 	@fork/check dpdk
+
+check-packages: assemble
+	@fork/check packages
 
 checkpatch: assemble
 	@fork/check checkpatch
@@ -55,6 +65,15 @@ export-patches:
 reset-tree:
 	rm -rf $(TREE)
 	@fork/assemble
+
+deb: assemble
+	@fork/deb
+
+check-deb: deb
+	@fork/check-deb
+
+rpm: assemble
+	@fork/rpm
 
 sandbox: build
 	$(MAKE) -C $(TREE) sandbox

@@ -52,3 +52,7 @@ EXTRA_DIST += utilities/ovs-dma-demo
 # The benchmark: Debian's OVS-DPDK against the fork, async off and on.
 bin_SCRIPTS += utilities/ovs-dma-bench
 EXTRA_DIST += utilities/ovs-dma-bench
+
+# Manual pages of the demo and the benchmark, in rST like upstream's newer
+# ones: rendered and installed when Sphinx is available.
+RST_MANPAGES += ovs-dma-bench.8.rst ovs-dma-demo.8.rst

@@ -7,7 +7,7 @@ state=$tree/.git/ovs-dma
 # Directories of the OVS tree in which this repository keeps files of its
 # own.  Every file below them (tracked, or new and not ignored) is linked into
 # the assembled tree at the same path.
-overlay_dirs="Documentation build-aux include lib ovsdb tests utilities vswitchd"
+overlay_dirs="Documentation build-aux debian include lib ovsdb rhel tests utilities vswitchd"
 
 . "$top/fork/upstream.pin"
 
@@ -46,4 +46,21 @@ patches_stamp() {
 series() {
     [ -f "$top/patches/series" ] || return 0
     sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$top/patches/series"
+}
+
+# Writes the assembled tree as a plain source tree in $1 (which must not
+# exist): its committed state, upstream and patches/, plus copies of our
+# files with their modes.  No build products, no links: what a source
+# package or tarball holds.
+export_source() {
+    local dest=$1 f n=0
+    mkdir -p "$dest"
+    git -C "$tree" archive --format=tar HEAD | tar -x -C "$dest"
+    while read -r f; do
+        [ -f "$top/$f" ] || continue
+        mkdir -p "$dest/$(dirname "$f")"
+        cp --preserve=mode "$top/$f" "$dest/$f"
+        n=$((n + 1))
+    done < <(cd "$top" && git ls-files -co --exclude-standard -- $overlay_dirs)
+    say "  ${dest#$top/}: ${tree#$top/} at $(git -C "$tree" rev-parse --short HEAD) and $n files of ovs-dma."
 }

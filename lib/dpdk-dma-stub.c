@@ -21,11 +21,19 @@
 
 #include "dpdk-dma.h"
 
+#include <stdio.h>
+
 #include "openvswitch/vlog.h"
 #include "smap.h"
 #include "util.h"
 
 VLOG_DEFINE_THIS_MODULE(dpdk_dma);
+
+void
+dpdk_dma_print_version(void)
+{
+    puts("ovs-dma " OVS_DMA_VERSION " (built without DPDK: no DMA offload)");
+}
 
 void
 dpdk_dma_set_config(const struct smap *ovs_other_config OVS_UNUSED)

@@ -24,6 +24,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdarg>
+#include <cstdio>
 #include <cinttypes>
 #include <cstring>
 #include <map>
@@ -959,6 +960,13 @@ pmd_release(const char *why)
 }
 
 } // namespace
+
+void
+dpdk_dma_print_version() noexcept
+{
+    std::puts("ovs-dma " OVS_DMA_VERSION
+              " (vhost-user copies offloaded to DMA engines)");
+}
 
 void
 dpdk_dma_set_config(const struct smap *ovs_other_config) noexcept

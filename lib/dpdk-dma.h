@@ -75,6 +75,14 @@ struct smap;
 #define DPDK_DMA_NOEXCEPT
 #endif
 
+/* ovs-dma's release: the fork of Open vSwitch that this module is part of.
+ * Its packages carry it too (Debian: 3.1.0-2+deb12u1+dma1). */
+#define OVS_DMA_VERSION "1"
+
+/* Prints the line of "ovs-vswitchd --version" that names ovs-dma and its
+ * release, and whether this build can offload copies. */
+void dpdk_dma_print_version(void) DPDK_DMA_NOEXCEPT;
+
 /* Configuration.  Main thread only.
  *
  * dpdk_dma_set_config() takes the DMA options from 'ovs_other_config' (the
