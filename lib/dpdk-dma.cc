@@ -61,6 +61,9 @@ constexpr unsigned int kDefaultRingSize = 4096;
 /* The largest ring size a device can have: nb_desc is 16 bits wide. */
 constexpr unsigned int kMaxRingSize = 32768;
 
+/* Largest other_config:vhost-async-min-frame-size: longer than any frame. */
+constexpr unsigned int kMaxMinFrameSize = 65535;
+
 /* DPDK returns -errno; OVS speaks positive errno. */
 int
 to_errno(int rte_ret)
@@ -464,6 +467,7 @@ private:
 
     bool parse_async(const struct smap *, bool current);
     unsigned int parse_ring_size(const struct smap *);
+    void set_min_frame_size(const struct smap *);
     void setup_devices(unsigned int ring_size);
     std::string setup_device(int16_t id, const struct rte_dma_info &,
                              unsigned int requested, unsigned int *ring);
@@ -478,8 +482,10 @@ private:
     /* Main thread only. */
     bool registered_ = false;
     bool set_up_ = false;
-    std::string bad_async_;         /* Last invalid value logged. */
-    std::string bad_ring_;          /* Last invalid value logged. */
+    std::string bad_async_; /* Last invalid value logged. */
+    std::string bad_ring_;  /* Last invalid value logged. */
+    std::string bad_min_;   /* Last invalid value logged. */
+    unsigned int min_frame_size_ = VHOST_ASYNC_MIN_FRAME_SIZE_DEFAULT;
     unsigned int ring_request_ = 0; /* 0 for the default. */
     std::vector<DmaDev> devs_;      /* By id, set up once. */
 
@@ -518,6 +524,8 @@ Manager::set_config(const struct smap *cfg)
 
     unsigned int ring_size = parse_ring_size(cfg);
     bool was_enabled = async_enabled();
+
+    set_min_frame_size(cfg);
     bool enable = parse_async(cfg, was_enabled);
 
     if (enable && !set_up_) {
@@ -589,6 +597,35 @@ Manager::parse_ring_size(const struct smap *cfg)
                   value, kMaxRingSize);
     }
     return 0;
+}
+
+/* Applies other_config:vhost-async-min-frame-size from 'cfg' to the data
+ * path, or keeps the current value if it is invalid. */
+void
+Manager::set_min_frame_size(const struct smap *cfg)
+{
+    const char *value = smap_get(cfg, "vhost-async-min-frame-size");
+    unsigned int size = VHOST_ASYNC_MIN_FRAME_SIZE_DEFAULT;
+
+    if (value &&
+        !(str_to_uint(value, 10, &size) && size <= kMaxMinFrameSize)) {
+        if (bad_min_ != value) {
+            bad_min_ = value;
+            VLOG_WARN("other_config:vhost-async-min-frame-size has invalid "
+                      "value '%s': expected a number of bytes from 0 to %u; "
+                      "it stays %u.",
+                      value, kMaxMinFrameSize, min_frame_size_);
+        }
+        return;
+    }
+    bad_min_.clear();
+    if (size != min_frame_size_) {
+        min_frame_size_ = size;
+        VLOG_INFO("vhost-async-min-frame-size is %u: %s.", size,
+                  size ? "shorter frames are copied with the CPU"
+                       : "every frame is copied by DMA devices");
+    }
+    vhost_async_set_min_frame_size(size);
 }
 
 void

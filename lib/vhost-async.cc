@@ -68,10 +68,14 @@ vring_dir(uint16_t vring)
     return vring % 2 ? kRx : kTx;
 }
 
+/* Frames shorter than this are copied with the CPU (0: none are). */
+std::atomic<unsigned int> min_frame_size{VHOST_ASYNC_MIN_FRAME_SIZE_DEFAULT};
+
 struct Counters {
     std::atomic<uint64_t> submitted{0};   /* Packets given to a DMA device. */
     std::atomic<uint64_t> completed{0};   /* ...whose copies came back. */
     std::atomic<uint64_t> cpu{0};         /* Copied with the CPU instead. */
+    std::atomic<uint64_t> small{0};       /* ...for being short. */
     std::atomic<uint64_t> order_drops{0}; /* CPU copy would reorder. */
     std::atomic<uint64_t> cleared{0};     /* Freed by a teardown drain. */
 
@@ -85,7 +89,7 @@ struct Counters {
     reset()
     {
         for (auto *c :
-             {&submitted, &completed, &cpu, &order_drops, &cleared}) {
+             {&submitted, &completed, &cpu, &small, &order_drops, &cleared}) {
             c->store(0, std::memory_order_relaxed);
         }
     }
@@ -107,6 +111,12 @@ struct Vring {
      * the thread that polls the queue touches it (the reload orders the old
      * and the new one). */
     std::vector<rte_mbuf *> stash;
+
+    /* Frames from the guest, for the thread that polls the queue (ordered
+     * by the reload like 'stash'): moving average of their length, in
+     * sixteenths of a byte, and whether it is below min_frame_size. */
+    uint32_t rx_avg_len16 = 0;
+    bool rx_short = true;
 };
 
 } // namespace
@@ -430,6 +440,70 @@ reap_all_devices(vhost_async_port *port, int vid, uint16_t vring)
     }
 }
 
+/* Copies 'cnt' packets to the guest with the CPU, retrying up to
+ * 'max_retries' times while the guest makes room.  Returns how many went. */
+int
+cpu_enqueue(int vid, uint16_t vring, rte_mbuf **pkts, int cnt, int max_retries,
+            int *retries)
+{
+    int sent = 0;
+
+    do {
+        int n = rte_vhost_enqueue_burst(vid, vring, pkts + sent, cnt - sent);
+        if (!n) {
+            break;
+        }
+        sent += n;
+    } while (sent < cnt && (*retries)++ < max_retries);
+    return sent;
+}
+
+/* Whether every one of the 'cnt' packets is shorter than 'min' bytes. */
+bool
+all_short(rte_mbuf *const *pkts, int cnt, unsigned int min)
+{
+    for (int i = 0; i < cnt; i++) {
+        if (pkts[i]->pkt_len >= min) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Folds the lengths of the 'n' frames received on 'vr' into its moving
+ * average (over about 8 bursts) and updates 'vr.rx_short'. */
+void
+rx_track_length(Vring &vr, rte_mbuf *const *pkts, int n, unsigned int min)
+{
+    uint64_t sum = 0;
+
+    if (!n) {
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        sum += pkts[i]->pkt_len;
+    }
+    int64_t avg16 = static_cast<int64_t>(sum * 16 / n);
+    int64_t cur = vr.rx_avg_len16;
+
+    cur += (avg16 - cur) / 8;
+    vr.rx_avg_len16 = static_cast<uint32_t>(cur);
+    vr.rx_short = static_cast<uint64_t>(cur) < uint64_t{min} * 16;
+}
+
+/* Moves up to 'n' packets of 'vr''s stash to 'pkts'.  Returns their
+ * number. */
+int
+pop_stash(Vring &vr, Counters &c, rte_mbuf **pkts, int n)
+{
+    int k = std::min<int>(n, vr.stash.size());
+
+    std::copy(vr.stash.begin(), vr.stash.begin() + k, pkts);
+    vr.stash.erase(vr.stash.begin(), vr.stash.begin() + k);
+    c.add(c.completed, k);
+    return k;
+}
+
 } // namespace
 
 struct vhost_async_port *
@@ -553,8 +627,9 @@ vhost_async_port_custom_stats(const struct vhost_async_port *port,
 {
     static const char *const dir_names[2] = {"tx", "rx"};
     static const char *const names[] = {
-        "async_submitted", "async_completed",   "async_inflight",
-        "async_cleared",   "async_order_drops", "cpu_copy_packets",
+        "async_submitted",        "async_completed",   "async_inflight",
+        "async_cleared",          "async_order_drops", "cpu_copy_packets",
+        "cpu_copy_short_packets",
     };
     constexpr size_t n_names = ARRAY_SIZE(names);
 
@@ -578,6 +653,7 @@ vhost_async_port_custom_stats(const struct vhost_async_port *port,
             cleared,
             c.order_drops.load(std::memory_order_relaxed),
             c.cpu.load(std::memory_order_relaxed),
+            c.small.load(std::memory_order_relaxed),
         };
 
         for (size_t i = 0; i < n_names; i++) {
@@ -705,6 +781,12 @@ vhost_async_vring_state_changed(int vid, uint16_t vring, int enable) noexcept
     port->unref();
 }
 
+void
+vhost_async_set_min_frame_size(unsigned int bytes) noexcept
+{
+    min_frame_size.store(bytes, std::memory_order_relaxed);
+}
+
 bool
 vhost_async_active(const struct vhost_async_port *port) noexcept
 {
@@ -737,17 +819,27 @@ vhost_async_send(struct vhost_async_port *port, int vid, uint16_t vring,
                 return 0;
             }
         }
-        do {
-            int n =
-                rte_vhost_enqueue_burst(vid, vring, pkts + sent, cnt - sent);
-            if (!n) {
-                break;
-            }
-            sent += n;
-        } while (sent < cnt && (*retries)++ < max_retries);
+        sent = cpu_enqueue(vid, vring, pkts, cnt, max_retries, retries);
         c.add(c.cpu, sent);
         *n_unsent = cnt - sent;
         return 0; /* The caller frees them all: the copies are done. */
+    }
+
+    unsigned int min = min_frame_size.load(std::memory_order_relaxed);
+
+    if (min && all_short(pkts, cnt, min)) {
+        /* Short frames: the CPU copies them, once the copies in flight
+         * are done; until then the device does, to keep the order. */
+        if (vr.inflight.load(std::memory_order_acquire) > 0) {
+            poll_tx(port, vid, vring, dma);
+        }
+        if (!vr.inflight.load(std::memory_order_acquire)) {
+            sent = cpu_enqueue(vid, vring, pkts, cnt, max_retries, retries);
+            c.add(c.cpu, sent);
+            c.add(c.small, sent);
+            *n_unsent = cnt - sent;
+            return 0;
+        }
     }
 
     uint64_t gen = port->gen.load(std::memory_order_acquire);
@@ -799,12 +891,7 @@ vhost_async_recv(struct vhost_async_port *port, int vid, uint16_t vring,
         reap_all_devices(port, vid, vring);
     }
     if (!vr.stash.empty()) {
-        int k = std::min<int>(n, vr.stash.size());
-
-        std::copy(vr.stash.begin(), vr.stash.begin() + k, pkts);
-        vr.stash.erase(vr.stash.begin(), vr.stash.begin() + k);
-        c.add(c.completed, k);
-        return k;
+        return pop_stash(vr, c, pkts, n);
     }
 
     if (dma < 0) {
@@ -813,6 +900,22 @@ vhost_async_recv(struct vhost_async_port *port, int vid, uint16_t vring,
         }
         int got = rte_vhost_dequeue_burst(vid, vring, mp, pkts, n);
         c.add(c.cpu, got);
+        return got;
+    }
+
+    unsigned int min = min_frame_size.load(std::memory_order_relaxed);
+
+    if (min && vr.rx_short) {
+        /* Short frames: the CPU copies them, once the copies in flight
+         * have been taken back, in order. */
+        if (vr.inflight.load(std::memory_order_acquire) > 0) {
+            reap(port, vid, vring, dma);
+            return vr.stash.empty() ? 0 : pop_stash(vr, c, pkts, n);
+        }
+        int got = rte_vhost_dequeue_burst(vid, vring, mp, pkts, n);
+        c.add(c.cpu, got);
+        c.add(c.small, got);
+        rx_track_length(vr, pkts, got, min);
         return got;
     }
 
@@ -825,6 +928,7 @@ vhost_async_recv(struct vhost_async_port *port, int vid, uint16_t vring,
     }
     int got = rte_vhost_async_try_dequeue_burst(vid, vring, mp, pkts, n,
                                                 &nr_inflight, dma, 0);
+    rx_track_length(vr, pkts, got, min);
     if (nr_inflight >= 0) {
         int64_t submitted = nr_inflight - before + got;
 

@@ -33,7 +33,8 @@
  *
  *   - A thread without a device (a PMD thread that found none, the main
  *     thread) copies with the CPU, but only on a queue with nothing in
- *     flight, so that packets are never reordered.
+ *     flight, so that packets are never reordered.  So are short frames
+ *     (vhost_async_set_min_frame_size()).
  *
  *   - Teardown (guest gone, vring disabled, memory table changed) drains the
  *     queue through every device that holds copies for it before vhost lets
@@ -76,6 +77,16 @@ void vhost_async_port_destroy(struct vhost_async_port *) VHOST_ASYNC_NOEXCEPT;
 void vhost_async_port_set_option(struct vhost_async_port *, const char *value)
     VHOST_ASYNC_NOEXCEPT;
 void vhost_async_settings_changed(void) VHOST_ASYNC_NOEXCEPT;
+
+/* Frames shorter than 'bytes' are copied with the CPU even by a PMD thread
+ * that has a DMA device (other_config:vhost-async-min-frame-size): handing
+ * a short copy to a device costs the PMD thread more than the copy itself.
+ * 0 sends every copy to the device.  Sending to a guest decides by burst
+ * (all its frames are short), receiving by the moving average of the frame
+ * lengths of the queue; either way, only once the queue has no copy in
+ * flight, so that frames keep their order. */
+#define VHOST_ASYNC_MIN_FRAME_SIZE_DEFAULT 256
+void vhost_async_set_min_frame_size(unsigned int bytes) VHOST_ASYNC_NOEXCEPT;
 bool vhost_async_reregister_needed(const struct vhost_async_port *)
     VHOST_ASYNC_NOEXCEPT;
 void vhost_async_socket_unregistered(struct vhost_async_port *)
