@@ -291,8 +291,10 @@ remember(vhost_async_port *port, uint64_t gen, uint16_t vring)
 {
     std::vector<Entry> &entries = pmd_queues.entries;
 
-    for (const Entry &e : entries) {
-        if (e.port == port && e.vring == vring && e.gen == gen) {
+    /* A queue with copies in flight is usually remembered already, as the
+     * last one when the thread polls a single queue. */
+    for (auto e = entries.rbegin(); e != entries.rend(); ++e) {
+        if (e->port == port && e->vring == vring && e->gen == gen) {
             return;
         }
     }
@@ -899,7 +901,9 @@ vhost_async_recv(struct vhost_async_port *port, int vid, uint16_t vring,
             return 0; /* Still in flight: hold the queue, never reorder. */
         }
         int got = rte_vhost_dequeue_burst(vid, vring, mp, pkts, n);
-        c.add(c.cpu, got);
+        if (got) {
+            c.add(c.cpu, got);
+        }
         return got;
     }
 
@@ -913,9 +917,11 @@ vhost_async_recv(struct vhost_async_port *port, int vid, uint16_t vring,
             return vr.stash.empty() ? 0 : pop_stash(vr, c, pkts, n);
         }
         int got = rte_vhost_dequeue_burst(vid, vring, mp, pkts, n);
-        c.add(c.cpu, got);
-        c.add(c.small, got);
-        rx_track_length(vr, pkts, got, min);
+        if (got) {
+            c.add(c.cpu, got);
+            c.add(c.small, got);
+            rx_track_length(vr, pkts, got, min);
+        }
         return got;
     }
 
@@ -935,12 +941,17 @@ vhost_async_recv(struct vhost_async_port *port, int vid, uint16_t vring,
         if (submitted > 0) {
             c.add(c.submitted, submitted);
         }
-        vr.inflight.store(nr_inflight, std::memory_order_release);
+        if (nr_inflight != before) {
+            vr.inflight.store(nr_inflight, std::memory_order_release);
+        }
         if (nr_inflight) {
             remember(port, port->gen.load(std::memory_order_acquire), vring);
         }
     }
-    c.add(c.completed, got);
+    if (got) {
+        /* Most calls of a busy-polling thread find nothing. */
+        c.add(c.completed, got);
+    }
     return got;
 }
 
