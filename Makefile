@@ -66,7 +66,8 @@ reset-tree:
 	rm -rf $(TREE)
 	@fork/assemble
 
-deb: assemble
+# fork/deb installs what it needs and assembles the tree itself.
+deb:
 	@fork/deb
 
 check-deb: deb
