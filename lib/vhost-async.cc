@@ -113,9 +113,10 @@ struct Vring {
     std::vector<rte_mbuf *> stash;
 
     /* Frames from the guest, for the thread that polls the queue (ordered
-     * by the reload like 'stash'): moving average of their length, in
-     * sixteenths of a byte, and whether it is below min_frame_size. */
-    uint32_t rx_avg_len16 = 0;
+     * by the reload like 'stash'): 8 times the moving average of their
+     * length in sixteenths of a byte, and whether that average is below
+     * min_frame_size. */
+    uint64_t rx_avg_state = 0;
     bool rx_short = true;
 };
 
@@ -375,7 +376,13 @@ clear_vring(vhost_async_port *port, int vid, uint16_t vring, bool locked)
                   "ms; their buffers stay with the DMA device.",
                   port->name.c_str(), left, vring, kDrainTimeoutMs);
     } else if (left == 0) {
-        vr.inflight.store(0, std::memory_order_release);
+        if (vring_dir(vring) == kRx) {
+            /* The polling thread stores vhost's count there. */
+            vr.inflight.store(0, std::memory_order_release);
+        }
+        /* To the guest, the count only goes up and down: a PMD thread may
+         * still subtract completions it reaped just before this drain,
+         * which a reset to 0 would turn into a negative count. */
         vr.dma_mask.store(0, std::memory_order_release);
     }
 }
@@ -442,6 +449,22 @@ reap_all_devices(vhost_async_port *port, int vid, uint16_t vring)
     }
 }
 
+/* Whether 'vring' has no copy in flight by vhost's own count, which a
+ * vhost callback's drain cannot make drift as it can 'vr.inflight' (then
+ * set right).  A vring that a vhost callback holds counts as busy.  Only
+ * then may a CPU copy take its turn. */
+bool
+vring_idle(Vring &vr, int vid, uint16_t vring)
+{
+    if (rte_vhost_async_get_inflight(vid, vring)) {
+        return false;
+    }
+    if (vr.inflight.load(std::memory_order_relaxed)) {
+        vr.inflight.store(0, std::memory_order_release);
+    }
+    return true;
+}
+
 /* Copies 'cnt' packets to the guest with the CPU, retrying up to
  * 'max_retries' times while the guest makes room.  Returns how many went. */
 int
@@ -485,12 +508,12 @@ rx_track_length(Vring &vr, rte_mbuf *const *pkts, int n, unsigned int min)
     for (int i = 0; i < n; i++) {
         sum += pkts[i]->pkt_len;
     }
-    int64_t avg16 = static_cast<int64_t>(sum * 16 / n);
-    int64_t cur = vr.rx_avg_len16;
+    /* s += x - s / 8 settles at exactly 8 * x, from below and from above:
+     * (x - s) / 8 would stop short of x by the truncation. */
+    uint64_t avg16 = sum * 16 / n;
 
-    cur += (avg16 - cur) / 8;
-    vr.rx_avg_len16 = static_cast<uint32_t>(cur);
-    vr.rx_short = static_cast<uint64_t>(cur) < uint64_t{min} * 16;
+    vr.rx_avg_state += avg16 - vr.rx_avg_state / 8;
+    vr.rx_short = vr.rx_avg_state / 8 < uint64_t{min} * 16;
 }
 
 /* Moves up to 'n' packets of 'vr''s stash to 'pkts'.  Returns their
@@ -832,10 +855,10 @@ vhost_async_send(struct vhost_async_port *port, int vid, uint16_t vring,
     if (min && all_short(pkts, cnt, min)) {
         /* Short frames: the CPU copies them, once the copies in flight
          * are done; until then the device does, to keep the order. */
-        if (vr.inflight.load(std::memory_order_acquire) > 0) {
+        if (!vring_idle(vr, vid, vring)) {
             poll_tx(port, vid, vring, dma);
         }
-        if (!vr.inflight.load(std::memory_order_acquire)) {
+        if (vring_idle(vr, vid, vring)) {
             sent = cpu_enqueue(vid, vring, pkts, cnt, max_retries, retries);
             c.add(c.cpu, sent);
             c.add(c.small, sent);
@@ -912,7 +935,7 @@ vhost_async_recv(struct vhost_async_port *port, int vid, uint16_t vring,
     if (min && vr.rx_short) {
         /* Short frames: the CPU copies them, once the copies in flight
          * have been taken back, in order. */
-        if (vr.inflight.load(std::memory_order_acquire) > 0) {
+        if (!vring_idle(vr, vid, vring)) {
             reap(port, vid, vring, dma);
             return vr.stash.empty() ? 0 : pop_stash(vr, c, pkts, n);
         }
