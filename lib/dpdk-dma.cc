@@ -467,7 +467,8 @@ private:
 
     bool parse_async(const struct smap *, bool current);
     unsigned int parse_ring_size(const struct smap *);
-    void set_min_frame_size(const struct smap *);
+    void set_min_frame_size(const struct smap *, bool async_on,
+                            bool turned_on);
     void setup_devices(unsigned int ring_size);
     std::string setup_device(int16_t id, const struct rte_dma_info &,
                              unsigned int requested, unsigned int *ring);
@@ -524,9 +525,9 @@ Manager::set_config(const struct smap *cfg)
 
     unsigned int ring_size = parse_ring_size(cfg);
     bool was_enabled = async_enabled();
-
-    set_min_frame_size(cfg);
     bool enable = parse_async(cfg, was_enabled);
+
+    set_min_frame_size(cfg, enable, enable && !was_enabled);
 
     if (enable && !set_up_) {
         /* Devices first: a PMD thread that sees the option on must find
@@ -600,9 +601,12 @@ Manager::parse_ring_size(const struct smap *cfg)
 }
 
 /* Applies other_config:vhost-async-min-frame-size from 'cfg' to the data
- * path, or keeps the current value if it is invalid. */
+ * path, or keeps the current value if it is invalid.  The value is logged
+ * when it changes while vhost-async-support is on ('async_on'), and when
+ * that is turned on: with it off, the DMA module stays silent. */
 void
-Manager::set_min_frame_size(const struct smap *cfg)
+Manager::set_min_frame_size(const struct smap *cfg, bool async_on,
+                            bool turned_on)
 {
     const char *value = smap_get(cfg, "vhost-async-min-frame-size");
     unsigned int size = VHOST_ASYNC_MIN_FRAME_SIZE_DEFAULT;
@@ -619,8 +623,10 @@ Manager::set_min_frame_size(const struct smap *cfg)
         return;
     }
     bad_min_.clear();
-    if (size != min_frame_size_) {
-        min_frame_size_ = size;
+    bool changed = size != min_frame_size_;
+
+    min_frame_size_ = size;
+    if (async_on && (changed || turned_on)) {
         VLOG_INFO("vhost-async-min-frame-size is %u: %s.", size,
                   size ? "shorter frames are copied with the CPU"
                        : "every frame is copied by DMA devices");
