@@ -483,10 +483,9 @@ private:
     /* Main thread only. */
     bool registered_ = false;
     bool set_up_ = false;
-    std::string bad_async_; /* Last invalid value logged. */
-    std::string bad_ring_;  /* Last invalid value logged. */
-    std::string bad_min_;   /* Last invalid value logged. */
-    unsigned int min_frame_size_ = VHOST_ASYNC_MIN_FRAME_SIZE_DEFAULT;
+    std::string bad_async_;         /* Last invalid value logged. */
+    std::string bad_ring_;          /* Last invalid value logged. */
+    std::string bad_min_;           /* Last invalid value logged. */
     unsigned int ring_request_ = 0; /* 0 for the default. */
     std::vector<DmaDev> devs_;      /* By id, set up once. */
 
@@ -618,15 +617,12 @@ Manager::set_min_frame_size(const struct smap *cfg, bool async_on,
             VLOG_WARN("other_config:vhost-async-min-frame-size has invalid "
                       "value '%s': expected a number of bytes from 0 to %u; "
                       "it stays %u.",
-                      value, kMaxMinFrameSize, min_frame_size_);
+                      value, kMaxMinFrameSize, vhost_async_min_frame_size());
         }
         return;
     }
     bad_min_.clear();
-    bool changed = size != min_frame_size_;
-
-    min_frame_size_ = size;
-    if (async_on && (changed || turned_on)) {
+    if (async_on && (size != vhost_async_min_frame_size() || turned_on)) {
         VLOG_INFO("vhost-async-min-frame-size is %u: %s.", size,
                   size ? "shorter frames are copied with the CPU"
                        : "every frame is copied by DMA devices");

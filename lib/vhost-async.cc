@@ -75,7 +75,7 @@ struct Counters {
     std::atomic<uint64_t> submitted{0};   /* Packets given to a DMA device. */
     std::atomic<uint64_t> completed{0};   /* ...whose copies came back. */
     std::atomic<uint64_t> cpu{0};         /* Copied with the CPU instead. */
-    std::atomic<uint64_t> small{0};       /* ...for being short. */
+    std::atomic<uint64_t> cpu_short{0};   /* ...for being short. */
     std::atomic<uint64_t> order_drops{0}; /* CPU copy would reorder. */
     std::atomic<uint64_t> cleared{0};     /* Freed by a teardown drain. */
 
@@ -88,8 +88,8 @@ struct Counters {
     void
     reset()
     {
-        for (auto *c :
-             {&submitted, &completed, &cpu, &small, &order_drops, &cleared}) {
+        for (auto *c : {&submitted, &completed, &cpu, &cpu_short, &order_drops,
+                        &cleared}) {
             c->store(0, std::memory_order_relaxed);
         }
     }
@@ -465,6 +465,25 @@ vring_idle(Vring &vr, int vid, uint16_t vring)
     return true;
 }
 
+/* Whether a CPU copy may take its turn on 'vring' now, without
+ * overtaking a copy in flight: after taking back what the thread's device
+ * 'dma' completed (every device's, for a thread without one), vhost must
+ * have nothing in flight.  Packets from the guest taken back go to the
+ * vring's stash, to be returned before any new one. */
+bool
+cpu_turn(vhost_async_port *port, Vring &vr, int vid, uint16_t vring, int dma)
+{
+    if (vring_idle(vr, vid, vring)) {
+        return true;
+    }
+    if (dma >= 0) {
+        reap(port, vid, vring, dma);
+    } else {
+        reap_all_devices(port, vid, vring);
+    }
+    return vring_idle(vr, vid, vring);
+}
+
 /* Copies 'cnt' packets to the guest with the CPU, retrying up to
  * 'max_retries' times while the guest makes room.  Returns how many went. */
 int
@@ -678,7 +697,7 @@ vhost_async_port_custom_stats(const struct vhost_async_port *port,
             cleared,
             c.order_drops.load(std::memory_order_relaxed),
             c.cpu.load(std::memory_order_relaxed),
-            c.small.load(std::memory_order_relaxed),
+            c.cpu_short.load(std::memory_order_relaxed),
         };
 
         for (size_t i = 0; i < n_names; i++) {
@@ -812,6 +831,12 @@ vhost_async_set_min_frame_size(unsigned int bytes) noexcept
     min_frame_size.store(bytes, std::memory_order_relaxed);
 }
 
+unsigned int
+vhost_async_min_frame_size(void) noexcept
+{
+    return min_frame_size.load(std::memory_order_relaxed);
+}
+
 bool
 vhost_async_active(const struct vhost_async_port *port) noexcept
 {
@@ -829,42 +854,36 @@ vhost_async_send(struct vhost_async_port *port, int vid, uint16_t vring,
 
     *retries = 0;
     if (!can_use_vring(port, vring)) {
-        dma = -1;
-    }
-    Vring &vr = port->vrings[vring < kMaxVrings ? vring : 0];
-
-    if (dma < 0) {
-        /* CPU copy, in order: only once nothing is in flight. */
-        if (vring < kMaxVrings &&
-            vr.inflight.load(std::memory_order_acquire) > 0) {
-            reap_all_devices(port, vid, vring);
-            if (vr.inflight.load(std::memory_order_acquire) > 0) {
-                c.add(c.order_drops, cnt);
-                *n_unsent = cnt;
-                return 0;
-            }
-        }
+        /* No async channel: nothing can be in flight. */
         sent = cpu_enqueue(vid, vring, pkts, cnt, max_retries, retries);
         c.add(c.cpu, sent);
         *n_unsent = cnt - sent;
         return 0; /* The caller frees them all: the copies are done. */
     }
-
+    Vring &vr = port->vrings[vring];
     unsigned int min = min_frame_size.load(std::memory_order_relaxed);
+    bool by_size = dma >= 0 && min && all_short(pkts, cnt, min);
 
-    if (min && all_short(pkts, cnt, min)) {
-        /* Short frames: the CPU copies them, once the copies in flight
-         * are done; until then the device does, to keep the order. */
-        if (!vring_idle(vr, vid, vring)) {
-            poll_tx(port, vid, vring, dma);
-        }
-        if (vring_idle(vr, vid, vring)) {
+    /* Without a device, or for short frames, the CPU copies, in order:
+     * only once nothing is in flight. */
+    if (dma < 0 || by_size) {
+        if (cpu_turn(port, vr, vid, vring, dma)) {
             sent = cpu_enqueue(vid, vring, pkts, cnt, max_retries, retries);
-            c.add(c.cpu, sent);
-            c.add(c.small, sent);
+            if (sent) {
+                c.add(c.cpu, sent);
+                if (by_size) {
+                    c.add(c.cpu_short, sent);
+                }
+            }
             *n_unsent = cnt - sent;
             return 0;
         }
+        if (dma < 0) {
+            c.add(c.order_drops, cnt);
+            *n_unsent = cnt;
+            return 0;
+        }
+        /* Short frames behind copies in flight: the device takes them. */
     }
 
     uint64_t gen = port->gen.load(std::memory_order_acquire);
@@ -909,41 +928,29 @@ vhost_async_recv(struct vhost_async_port *port, int vid, uint16_t vring,
         return rte_vhost_dequeue_burst(vid, vring, mp, pkts, n);
     }
     Vring &vr = port->vrings[vring];
+    unsigned int min = min_frame_size.load(std::memory_order_relaxed);
+    bool by_size = dma >= 0 && min && vr.rx_short;
 
-    if (dma < 0 && vr.inflight.load(std::memory_order_acquire) > 0) {
-        /* Copies of a drain that timed out: a CPU copy must not overtake
-         * them.  Take back those that are done. */
-        reap_all_devices(port, vid, vring);
-    }
+    /* Without a device, or while the queue's frames are short, the CPU
+     * copies, in order: only once nothing is in flight.  What is taken
+     * back on the way, and what a drain took back, goes first. */
+    bool cpu = dma < 0 || by_size;
+    bool idle = cpu && cpu_turn(port, vr, vid, vring, dma);
+
     if (!vr.stash.empty()) {
         return pop_stash(vr, c, pkts, n);
     }
-
-    if (dma < 0) {
-        if (vr.inflight.load(std::memory_order_acquire) > 0) {
+    if (cpu) {
+        if (!idle) {
             return 0; /* Still in flight: hold the queue, never reorder. */
         }
         int got = rte_vhost_dequeue_burst(vid, vring, mp, pkts, n);
         if (got) {
             c.add(c.cpu, got);
-        }
-        return got;
-    }
-
-    unsigned int min = min_frame_size.load(std::memory_order_relaxed);
-
-    if (min && vr.rx_short) {
-        /* Short frames: the CPU copies them, once the copies in flight
-         * have been taken back, in order. */
-        if (!vring_idle(vr, vid, vring)) {
-            reap(port, vid, vring, dma);
-            return vr.stash.empty() ? 0 : pop_stash(vr, c, pkts, n);
-        }
-        int got = rte_vhost_dequeue_burst(vid, vring, mp, pkts, n);
-        if (got) {
-            c.add(c.cpu, got);
-            c.add(c.small, got);
-            rx_track_length(vr, pkts, got, min);
+            if (by_size) {
+                c.add(c.cpu_short, got);
+                rx_track_length(vr, pkts, got, min);
+            }
         }
         return got;
     }
@@ -957,7 +964,9 @@ vhost_async_recv(struct vhost_async_port *port, int vid, uint16_t vring,
     }
     int got = rte_vhost_async_try_dequeue_burst(vid, vring, mp, pkts, n,
                                                 &nr_inflight, dma, 0);
-    rx_track_length(vr, pkts, got, min);
+    if (min) {
+        rx_track_length(vr, pkts, got, min);
+    }
     if (nr_inflight >= 0) {
         int64_t submitted = nr_inflight - before + got;
 

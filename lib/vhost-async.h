@@ -87,6 +87,7 @@ void vhost_async_settings_changed(void) VHOST_ASYNC_NOEXCEPT;
  * flight, so that frames keep their order. */
 #define VHOST_ASYNC_MIN_FRAME_SIZE_DEFAULT 256
 void vhost_async_set_min_frame_size(unsigned int bytes) VHOST_ASYNC_NOEXCEPT;
+unsigned int vhost_async_min_frame_size(void) VHOST_ASYNC_NOEXCEPT;
 bool vhost_async_reregister_needed(const struct vhost_async_port *)
     VHOST_ASYNC_NOEXCEPT;
 void vhost_async_socket_unregistered(struct vhost_async_port *)
