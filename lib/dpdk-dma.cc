@@ -705,20 +705,29 @@ Manager::setup_device(int16_t id, const struct rte_dma_info &info,
     if (requested && requested >= min && requested <= max) {
         size = requested;
     } else {
-        /* The largest power of 2 no greater than the default and what the
-         * device supports. */
-        size = MIN(kDefaultRingSize, max);
+        /* Without a request, the largest power of 2 no greater than the
+         * default and what the device supports; beyond what it supports,
+         * the nearest power of 2 that it does. */
+        size = requested > max ? max : MIN(kDefaultRingSize, max);
         while (!is_power_of_2(size)) {
             size &= size - 1;
         }
-        if (size < min) {
+        if (requested && requested < min) {
+            size = 1;
+            while (size < min && size <= max / 2) {
+                size <<= 1;
+            }
+        }
+        if (size < min || size > max) {
             return "it supports no power-of-2 ring size from " +
                    std::to_string(min) + " to " + std::to_string(max);
         }
         if (requested) {
             VLOG_WARN("DMA device %s supports ring sizes from %u to %u, so "
-                      "it uses %u instead of vhost-async-dma-ring-size %u.",
-                      info.dev_name, min, max, size, requested);
+                      "it uses %u, its %s, instead of "
+                      "vhost-async-dma-ring-size %u.",
+                      info.dev_name, min, max, size,
+                      requested > max ? "largest" : "smallest", requested);
         }
     }
 
