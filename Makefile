@@ -10,17 +10,22 @@ TREE := build/ovs
 
 .DEFAULT_GOAL := build
 .PHONY: help deps assemble build check check-unit check-dpdk check-packages \
-	checkpatch \
+	checkpatch soak check-asan \
 	export-patches reset-tree sandbox demo bench deb check-deb rpm clean
 
 help:
 	@echo "make deps            install Debian packages, set up hugepages (root)"
 	@echo "make                 assemble build/ovs (upstream + patches + our files), build it"
-	@echo "make check           checkpatch + OVS testsuite + DPDK system tests"
+	@echo "make check           checkpatch, OVS testsuite, DPDK system tests, a 5-min"
+	@echo "                     soak, the sanitizer run, the packages"
 	@echo "make check-unit      only the OVS testsuite (TESTSUITEFLAGS, default -j8)"
 	@echo "make check-dpdk      only the DPDK system tests (root, hugepages)"
 	@echo "make check-packages  only rpm, deb and check-deb, counted (root)"
 	@echo "make checkpatch      upstream checkpatch.py on patches/ and our C files"
+	@echo "make soak            fault-injection soak of the async data path (root;"
+	@echo "                     SOAK_SECONDS=300 or SOAK_CYCLES=n, SOAK_SEED=n)"
+	@echo "make check-asan      build/asan with ASan and UBSan: our unit tests (leak"
+	@echo "                     checked), our DPDK tests and a short soak (root)"
 	@echo "make demo            a live switch moving guest traffic over DMA (root;"
 	@echo "                     SIZE=64..1518 DURATION=s ASYNC=on|off DMA=n)"
 	@echo "make bench           Debian's OVS-DPDK vs the fork, async off and on (root;"
@@ -45,7 +50,7 @@ build: assemble
 	@fork/build
 
 check: build
-	@fork/check checkpatch unit dpdk packages
+	@fork/check checkpatch unit dpdk soak asan packages
 
 check-unit: build
 	@fork/check unit
@@ -58,6 +63,18 @@ check-packages: assemble
 
 checkpatch: assemble
 	@fork/check checkpatch
+
+check-asan: assemble
+	@fork/check asan
+
+# The soak runs the fork's programs from the build tree.
+SOAK_ARGS = $(if $(SOAK_SECONDS),--seconds $(SOAK_SECONDS)) \
+	$(if $(SOAK_CYCLES),--cycles $(SOAK_CYCLES)) \
+	$(if $(SOAK_SEED),--seed $(SOAK_SEED))
+soak: build
+	@PATH="$(TREE_PATH):$$PATH" \
+	OVS_SCHEMA="$(CURDIR)/$(TREE)/vswitchd/vswitch.ovsschema" \
+	/usr/bin/python3 -B $(TREE)/utilities/ovs-dma-soak $(SOAK_ARGS)
 
 export-patches:
 	@fork/export-patches

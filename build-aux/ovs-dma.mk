@@ -53,6 +53,10 @@ EXTRA_DIST += utilities/ovs-dma-demo
 bin_SCRIPTS += utilities/ovs-dma-bench
 EXTRA_DIST += utilities/ovs-dma-bench
 
+# The fault-injection soak of the async data path ('make soak' and
+# 'make check' in the ovs-dma repository).  A test tool: not installed.
+EXTRA_DIST += utilities/ovs-dma-soak
+
 # Manual pages of the demo and the benchmark, in rST like upstream's newer
 # ones: rendered and installed when Sphinx is available.
 RST_MANPAGES += ovs-dma-bench.8.rst ovs-dma-demo.8.rst
