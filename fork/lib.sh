@@ -64,3 +64,32 @@ export_source() {
     done < <(cd "$top" && git ls-files -co --exclude-standard -- $overlay_dirs)
     say "  ${dest#$top/}: ${tree#$top/} at $(git -C "$tree" rev-parse --short HEAD) and $n files of ovs-dma."
 }
+
+# Reads an autotest log on stdin; prints "PASS FAIL SKIP" from the last
+# verdict of each test (so a test that failed and then passed on upstream's
+# RECHECK counts as passed), and the failed tests on stderr.
+autotest_verdicts() {
+    awk '
+        /^ *[0-9]+: / {
+            n = $1; sub(":", "", n)
+            if ($0 ~ / ok$/ || $0 ~ / expected failure( \([^)]*\))?$/) {
+                v = "p"
+            } else if ($0 ~ / skipped \([^)]*\)$/) {
+                v = "s"
+            } else if ($0 ~ / FAILED \([^)]*\)$/ || $0 ~ / UNEXPECTED PASS$/) {
+                v = "f"
+            } else {
+                next
+            }
+            verdict[n] = v; line[n] = $0
+        }
+        END {
+            for (n in verdict) {
+                c[verdict[n]]++
+                if (verdict[n] == "f") {
+                    print "  " line[n] > "/dev/stderr"
+                }
+            }
+            printf "%d %d %d\n", c["p"], c["f"], c["s"]
+        }'
+}
