@@ -60,3 +60,12 @@ EXTRA_DIST += utilities/ovs-dma-soak
 # Manual pages of the demo and the benchmark, in rST like upstream's newer
 # ones: rendered and installed when Sphinx is available.
 RST_MANPAGES += ovs-dma-bench.8.rst ovs-dma-demo.8.rst
+
+# Unit tests of the vhost async core: the real module on a fake vhost and
+# dmadev (a link seam: ovstest defines the DPDK functions that the module
+# calls).
+TESTSUITE_AT += tests/vhost-async.at
+tests_ovstest_SOURCES += tests/test-vhost-async.c
+if DPDK_NETDEV
+tests_ovstest_SOURCES += tests/fake-vhost-dma.c tests/fake-vhost-dma.h
+endif

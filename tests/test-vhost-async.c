@@ -1,0 +1,1025 @@
+/*
+ * Copyright (c) 2026 The ovs-dma developers.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* Unit tests of the vhost async core (lib/vhost-async.cc), with the real
+ * module and DMA channel manager on top of a fake vhost and dmadev
+ * (tests/fake-vhost-dma.h).
+ *
+ * Each test case runs in a process of its own (the modules keep global
+ * state), with threads that play the parts of OVS's threads:
+ *
+ *   - "pmd-a", "pmd-b": PMD threads.  They claim DMA devices, send and
+ *     receive, poll, reload and exit.  Like real PMD threads they are not
+ *     quiescent while they wait for their next step, and they pass a
+ *     quiescent point at the end of each step.
+ *
+ *   - "main": OVS's main thread, which sends without a DMA device.
+ *
+ *   - "vhost": DPDK's vhost thread, which runs the vhost callbacks: guest
+ *     attach and teardown (destroy_device() with its RCU wait, as
+ *     netdev-dpdk does), vring state changes with every vring lock held.
+ *
+ * The test itself decides when each DMA copy completes and in what order
+ * the threads act, so each case is one interleaving, the same at each run.
+ * A case passes when the guest got every frame once and in order, nothing
+ * was dropped by design, no DMA copy outlived the memory or the vhost
+ * state it writes to, and every mbuf is back. */
+
+#include <config.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "command-line.h"
+#include "fake-vhost-dma.h"
+#include "openvswitch/dynamic-string.h"
+#include "openvswitch/vlog.h"
+#include "ovs-rcu.h"
+#include "ovs-thread.h"
+#include "ovstest.h"
+#include "seq.h"
+#include "smap.h"
+#include "timeval.h"
+#include "util.h"
+
+#ifdef DPDK_NETDEV
+
+#include <rte_vhost.h>
+
+#include "dpdk-dma.h"
+#include "netdev-provider.h"
+#include "vhost-async.h"
+
+/* The module's interface for what PMD threads do. */
+#define PMD_RELOAD(CORE) dpdk_dma_pmd_reload(CORE, 0, true)
+#define PMD_EXIT() dpdk_dma_pmd_exit()
+#define PMD_POLL() dpdk_dma_pmd_poll()
+#define PMD_DEV() dpdk_dma_pmd_dev_id()
+#define PORT_STATS(PORT, VID, STATS) \
+    vhost_async_port_custom_stats(PORT, STATS)
+
+/* How long a test waits for something that must happen. */
+#define TEST_TIMEOUT_MS 20000
+
+/* A thread that runs steps that the test gives it. */
+struct worker {
+    char name[16];
+    bool pmd;                   /* Plays a PMD thread. */
+    pthread_t thread;
+    struct ovs_mutex mutex;
+    pthread_cond_t cond;
+    void (*step)(void *aux);    /* The step to run, or NULL. */
+    void *aux;
+    bool exit;
+};
+
+static void *
+worker_main(void *w_)
+{
+    struct worker *w = w_;
+
+    fake_set_thread_name(w->name);
+    if (w->pmd) {
+        /* A PMD thread is seen by RCU from its start. */
+        ovsrcu_quiesce_end();
+    }
+    ovs_mutex_lock(&w->mutex);
+    for (;;) {
+        while (!w->step && !w->exit) {
+            if (w->pmd) {
+                /* An idle PMD thread goes round its loop, and passes a
+                 * quiescent point now and then. */
+                ovs_mutex_unlock(&w->mutex);
+                ovsrcu_quiesce();
+                xnanosleep_no_quiesce(200 * 1000);
+                ovs_mutex_lock(&w->mutex);
+            } else {
+                ovsrcu_quiesce_start();
+                ovs_mutex_cond_wait(&w->cond, &w->mutex);
+                ovsrcu_quiesce_end();
+            }
+        }
+        if (w->exit) {
+            break;
+        }
+        ovs_mutex_unlock(&w->mutex);
+        w->step(w->aux);
+        if (w->pmd) {
+            /* As a PMD thread's loop does now and then. */
+            ovsrcu_quiesce();
+        }
+        ovs_mutex_lock(&w->mutex);
+        w->step = NULL;
+        pthread_cond_broadcast(&w->cond);
+    }
+    ovs_mutex_unlock(&w->mutex);
+    ovsrcu_quiesce_start();
+    return NULL;
+}
+
+static struct worker *
+worker_create(const char *name, bool pmd)
+{
+    struct worker *w = xzalloc(sizeof *w);
+
+    ovs_strlcpy(w->name, name, sizeof w->name);
+    w->pmd = pmd;
+    ovs_mutex_init(&w->mutex);
+    xpthread_cond_init(&w->cond, NULL);
+    w->thread = ovs_thread_create(name, worker_main, w);
+    return w;
+}
+
+/* Gives 'w' a step to run and returns at once. */
+static void
+worker_start(struct worker *w, void (*step)(void *), void *aux)
+{
+    ovs_mutex_lock(&w->mutex);
+    ovs_assert(!w->step);
+    w->step = step;
+    w->aux = aux;
+    pthread_cond_broadcast(&w->cond);
+    ovs_mutex_unlock(&w->mutex);
+}
+
+static bool
+worker_busy(struct worker *w)
+{
+    ovs_mutex_lock(&w->mutex);
+    bool busy = w->step != NULL;
+    ovs_mutex_unlock(&w->mutex);
+    return busy;
+}
+
+/* Waits until 'w' has run its step. */
+static void
+worker_wait(struct worker *w)
+{
+    long long deadline = time_msec() + TEST_TIMEOUT_MS;
+
+    while (worker_busy(w)) {
+        if (time_msec() > deadline) {
+            ovs_fatal(0, "%s did not finish its step within %d ms", w->name,
+                      TEST_TIMEOUT_MS);
+        }
+        xnanosleep(1000 * 1000);
+    }
+}
+
+/* Runs 'step' on 'w' and waits for it. */
+static void
+worker_run(struct worker *w, void (*step)(void *), void *aux)
+{
+    worker_start(w, step, aux);
+    worker_wait(w);
+}
+
+/* Waits up to 'ms' for 'w' to finish its step; returns true if it did. */
+static bool
+worker_wait_for(struct worker *w, int ms)
+{
+    long long deadline = time_msec() + ms;
+
+    while (worker_busy(w)) {
+        if (time_msec() > deadline) {
+            return false;
+        }
+        xnanosleep(1000 * 1000);
+    }
+    return true;
+}
+
+static void
+worker_destroy(struct worker *w)
+{
+    ovs_mutex_lock(&w->mutex);
+    w->exit = true;
+    pthread_cond_broadcast(&w->cond);
+    ovs_mutex_unlock(&w->mutex);
+    xpthread_join(w->thread, NULL);
+    free(w);
+}
+
+/* Waits until the fake has seen 'n' more calls of kind 'call' than
+ * 'since', or 'w' finished its step.  A thread that is waiting for DMA
+ * devices keeps calling vhost. */
+static void
+wait_calls(enum fake_call call, unsigned long since, unsigned long n,
+           struct worker *w)
+{
+    long long deadline = time_msec() + TEST_TIMEOUT_MS;
+
+    while (fake_calls(call) < since + n && (!w || worker_busy(w))) {
+        if (time_msec() > deadline) {
+            ovs_fatal(0, "no vhost calls for %d ms", TEST_TIMEOUT_MS);
+        }
+        xnanosleep(1000 * 1000);
+    }
+}
+
+/* The setting of a test: DMA devices, a port with a guest, the threads. */
+struct env {
+    struct vhost_async_port *port;
+    struct seq *reconfigure_seq;
+    int vid;
+    int n_vrings;
+    struct worker *pmd_a, *pmd_b, *main, *vhost;
+    uint32_t next_seq[FAKE_MAX_VRINGS];     /* Of frames to the guest. */
+    uint32_t next_rx[FAKE_MAX_VRINGS];      /* Expected from the guest. */
+    int rx_misordered;
+    int n_pkts;                             /* For steps. */
+    int len;
+    int vring;
+    int result;
+    int claimed[2];                         /* Device of pmd_a, pmd_b. */
+};
+
+static struct env env;
+
+static void
+set_config(const char *min_frame_size)
+{
+    struct smap cfg = SMAP_INITIALIZER(&cfg);
+
+    smap_add(&cfg, "vhost-async-support", "true");
+    if (min_frame_size) {
+        smap_add(&cfg, "vhost-async-min-frame-size", min_frame_size);
+    }
+    dpdk_dma_set_config(&cfg);
+    smap_destroy(&cfg);
+}
+
+static void
+step_attach(void *aux OVS_UNUSED)
+{
+    vhost_async_new_device(env.port, env.vid);
+}
+
+/* Sets up 'n_devs' DMA devices, a port whose guest has 'n_vrings' vrings,
+ * and the threads, with copies of frames shorter than 'min_frame_size' by
+ * the CPU ("0": none). */
+static void
+env_init(int n_devs, int n_vrings, const char *min_frame_size)
+{
+    fake_reset();
+    ovsrcu_quiesce_start();
+    memset(&env, 0, sizeof env);
+    for (int i = 0; i < n_devs; i++) {
+        char name[16];
+
+        snprintf(name, sizeof name, "dma%d", i);
+        fake_dma_add(name, 0);
+    }
+    set_config(min_frame_size);
+
+    env.reconfigure_seq = seq_create();
+    env.port = vhost_async_port_create("vhu0", env.reconfigure_seq);
+    vhost_async_socket_flags(env.port, 0);
+    env.n_vrings = n_vrings;
+    env.vid = fake_vhost_attach(n_vrings);
+    for (int q = 0; q < FAKE_MAX_VRINGS; q++) {
+        env.next_seq[q] = 1;
+        env.next_rx[q] = 1;
+    }
+
+    env.pmd_a = worker_create("pmd-a", true);
+    env.pmd_b = worker_create("pmd-b", true);
+    env.main = worker_create("main", false);
+    env.vhost = worker_create("vhost", false);
+    worker_run(env.vhost, step_attach, NULL);
+    env.claimed[0] = env.claimed[1] = -1;
+}
+
+static void
+step_claim(void *aux)
+{
+    int i = (int) (intptr_t) aux;
+
+    PMD_RELOAD(i + 1);
+    env.claimed[i] = PMD_DEV();
+}
+
+/* PMD thread 'w' (pmd_a or pmd_b) starts and claims a device. */
+static int
+pmd_start(struct worker *w)
+{
+    int i = w == env.pmd_a ? 0 : 1;
+
+    worker_run(w, step_claim, (void *) (intptr_t) i);
+    return env.claimed[i];
+}
+
+/* Sends env.n_pkts frames of env.len bytes to env.vring, as
+ * netdev_dpdk_vhost_send() does: the frames that vhost does not keep are
+ * freed. */
+static void
+step_send(void *aux OVS_UNUSED)
+{
+    struct rte_mbuf *pkts[32];
+    int n = env.n_pkts;
+    int retries, n_unsent, n_async;
+
+    ovs_assert(n <= 32);
+    for (int i = 0; i < n; i++) {
+        pkts[i] = fake_mbuf_new(env.next_seq[env.vring]++, env.len);
+    }
+    n_async = vhost_async_send(env.port, env.vid, env.vring, pkts, n, 8,
+                               &retries, &n_unsent);
+    fake_mbuf_free(pkts + n_async, n - n_async);
+    env.result = n - n_unsent;
+}
+
+static int
+send_on(struct worker *w, int vring, int n, int len)
+{
+    env.vring = vring;
+    env.n_pkts = n;
+    env.len = len;
+    worker_run(w, step_send, NULL);
+    return env.result;
+}
+
+static void
+start_send_on(struct worker *w, int vring, int n, int len)
+{
+    env.vring = vring;
+    env.n_pkts = n;
+    env.len = len;
+    worker_start(w, step_send, NULL);
+}
+
+/* Receives from env.vring, as netdev_dpdk_vhost_rxq_recv() does, and
+ * checks that the frames come in order. */
+static void
+step_recv(void *aux OVS_UNUSED)
+{
+    struct rte_mbuf *pkts[32];
+    int n;
+
+    n = vhost_async_recv(env.port, env.vid, env.vring, NULL, pkts, 32);
+    for (int i = 0; i < n; i++) {
+        uint32_t seq = fake_mbuf_seq(pkts[i]);
+
+        if (seq != env.next_rx[env.vring]) {
+            fprintf(stderr, "vring %d: got frame %"PRIu32", expected %"
+                    PRIu32"\n", env.vring, seq, env.next_rx[env.vring]);
+            env.rx_misordered++;
+        }
+        env.next_rx[env.vring] = seq + 1;
+    }
+    fake_mbuf_free(pkts, n);
+    env.result = n;
+}
+
+static int
+recv_on(struct worker *w, int vring)
+{
+    env.vring = vring;
+    worker_run(w, step_recv, NULL);
+    return env.result;
+}
+
+static void
+step_poll(void *aux OVS_UNUSED)
+{
+    env.result = PMD_POLL();
+}
+
+static void
+poll_on(struct worker *w, int times)
+{
+    for (int i = 0; i < times; i++) {
+        worker_run(w, step_poll, NULL);
+    }
+}
+
+static void
+step_exit(void *aux OVS_UNUSED)
+{
+    PMD_EXIT();
+}
+
+/* The guest goes: destroy_device() as netdev-dpdk runs it. */
+static void
+step_destroy(void *aux OVS_UNUSED)
+{
+    struct vhost_async_port *port = vhost_async_stop_device(env.port);
+
+    ovsrcu_synchronize();
+    vhost_async_destroy_device(port, env.vid);
+}
+
+/* vhost disables 'vring' (SET_VRING_ENABLE 0) with every lock held. */
+static void
+step_disable(void *aux OVS_UNUSED)
+{
+    fake_vhost_lock_all(env.vid);
+    fake_vhost_set_enabled(env.vid, env.vring, false);
+    vhost_async_vring_state_changed(env.vid, env.vring, 0);
+    fake_vhost_unlock_all(env.vid);
+}
+
+/* ...and enables it again. */
+static void
+step_enable(void *aux OVS_UNUSED)
+{
+    fake_vhost_lock_all(env.vid);
+    fake_vhost_set_enabled(env.vid, env.vring, true);
+    vhost_async_vring_state_changed(env.vid, env.vring, 1);
+    fake_vhost_unlock_all(env.vid);
+}
+
+/* SET_MEM_TABLE: vhost tells that each vring is disabled, unmaps the
+ * guest's memory, maps the new table and tells that they are enabled, with
+ * every lock held. */
+static void
+step_mem_table(void *aux OVS_UNUSED)
+{
+    fake_vhost_lock_all(env.vid);
+    for (int q = 0; q < env.n_vrings; q++) {
+        vhost_async_vring_state_changed(env.vid, q, 0);
+    }
+    fake_vhost_unmap_memory(env.vid);
+    fake_vhost_map_memory(env.vid);
+    for (int q = 0; q < env.n_vrings; q++) {
+        vhost_async_vring_state_changed(env.vid, q, 1);
+    }
+    fake_vhost_unlock_all(env.vid);
+}
+
+/* A state change called without the vring's lock. */
+static void
+step_disable_unlocked(void *aux OVS_UNUSED)
+{
+    vhost_async_vring_state_changed(env.vid, env.vring, 0);
+}
+
+/* Returns the value of the port's counter 'name' ("ovs_tx_..."). */
+static uint64_t
+port_stat(const char *name)
+{
+    struct netdev_custom_stats stats = { 0, NULL };
+    uint64_t value = UINT64_MAX;
+
+    PORT_STATS(env.port, env.vid, &stats);
+    for (size_t i = 0; i < stats.size; i++) {
+        if (!strcmp(stats.counters[i].name, name)) {
+            value = stats.counters[i].value;
+        }
+    }
+    netdev_free_custom_stats_counters(&stats);
+    ovs_assert(value != UINT64_MAX);
+    return value;
+}
+
+/* Checks that the guest got frames 1 to 'n' on 'vring', in order. */
+static void
+check_received(int vring, int n)
+{
+    uint32_t seqs[1024];
+    int got, lost;
+
+    got = fake_guest_received(env.vid, vring, seqs, ARRAY_SIZE(seqs), &lost);
+    for (int i = 0; i < MIN(got, n); i++) {
+        if (seqs[i] != i + 1) {
+            ovs_fatal(0, "vring %d: frame %d of the guest is %"PRIu32,
+                      vring, i + 1, seqs[i]);
+        }
+    }
+    if (got != n) {
+        ovs_fatal(0, "vring %d: the guest got %d frames, not %d (%d lost by "
+                  "vhost)", vring, got, n, lost);
+    }
+}
+
+/* The checks every case ends with: no violation, and no mbuf left but
+ * 'n_held' (mbufs that a test still holds). */
+static void
+check_clean(int n_held)
+{
+    struct ds ds = DS_EMPTY_INITIALIZER;
+
+    if (fake_violations(&ds)) {
+        ovs_fatal(0, "violations:\n%s", ds_cstr(&ds));
+    }
+    if (env.rx_misordered) {
+        ovs_fatal(0, "%d frames from the guest came out of order",
+                  env.rx_misordered);
+    }
+    if (fake_mbufs_in_use() != n_held) {
+        ovs_fatal(0, "%d mbufs in use, expected %d", fake_mbufs_in_use(),
+                  n_held);
+    }
+    ds_destroy(&ds);
+}
+
+static void
+env_destroy(void)
+{
+    worker_destroy(env.pmd_a);
+    worker_destroy(env.pmd_b);
+    worker_destroy(env.main);
+    worker_destroy(env.vhost);
+}
+
+/* Finding 1.  A PMD thread reaps its completions; another thread, between
+ * vhost's return and the PMD thread's accounting, copies with the CPU on the
+ * same vring.  The copies that the PMD thread submits next must still be
+ * reaped and reach the guest. */
+static void
+test_stranded_completions(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    env_init(1, 2, "0");
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+
+    ovs_assert(send_on(env.pmd_a, 0, 4, 64) == 4);
+    fake_dma_complete(0, -1);
+
+    /* pmd-a stops while it frees the 4 frames that vhost gave back. */
+    fake_trap_arm(FAKE_AT_FREE, "pmd-a");
+    worker_start(env.pmd_a, step_poll, NULL);
+    fake_trap_wait();
+
+    /* Meanwhile the main thread sends with the CPU: nothing is in flight. */
+    ovs_assert(send_on(env.main, 0, 2, 64) == 2);
+    fake_trap_release();
+    worker_wait(env.pmd_a);
+
+    /* Two more by DMA, polled once before they complete. */
+    ovs_assert(send_on(env.pmd_a, 0, 2, 64) == 2);
+    poll_on(env.pmd_a, 1);
+    fake_dma_complete(0, -1);
+    poll_on(env.pmd_a, 10);
+
+    check_received(0, 8);
+    worker_run(env.pmd_a, step_exit, NULL);
+    ovs_assert(fake_vhost_inflight(env.vid, 0) == 0);
+    check_clean(0);
+    env_destroy();
+}
+
+/* Finding 2.  A PMD thread exits, and drains, while it has copies in
+ * flight to a guest, and the guest goes at that moment.  The drain must let
+ * the teardown (and its RCU wait) proceed, the teardown must finish, and the
+ * device must be free afterwards. */
+static void
+test_teardown_drain(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    unsigned long calls;
+
+    env_init(1, 2, "0");
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+    ovs_assert(send_on(env.pmd_a, 0, 4, 64) == 4);
+
+    /* pmd-a exits: its drain waits for the device. */
+    calls = fake_calls(FAKE_CALL_STATS) + fake_calls(FAKE_CALL_POLL);
+    worker_start(env.pmd_a, step_exit, NULL);
+    while (fake_calls(FAKE_CALL_STATS) + fake_calls(FAKE_CALL_POLL)
+           < calls + 2) {
+        xnanosleep(1000 * 1000);
+    }
+
+    /* The guest goes.  Once the teardown clears the vring, the copies
+     * complete. */
+    calls = fake_calls(FAKE_CALL_CLEAR);
+    worker_start(env.vhost, step_destroy, NULL);
+    wait_calls(FAKE_CALL_CLEAR, calls, 1, NULL);
+    fake_dma_complete(0, -1);
+    worker_wait(env.pmd_a);
+    worker_wait(env.vhost);
+    fake_vhost_close(env.vid);
+
+    /* The device is free: pmd-b gets it. */
+    ovs_assert(pmd_start(env.pmd_b) == 0);
+    ovs_assert(port_stat("ovs_tx_async_cleared") == 4);
+    worker_run(env.pmd_b, step_exit, NULL);
+    check_clean(0);
+    env_destroy();
+}
+
+/* Finding 3.  A DMA device is stuck while the guest goes.  The teardown must
+ * wait for it, whatever the time, and the copies must not outlive vhost's
+ * state of the vring. */
+static void
+test_teardown_stuck_device(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    env_init(1, 2, "0");
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+    ovs_assert(send_on(env.pmd_a, 0, 4, 64) == 4);
+
+    worker_start(env.vhost, step_destroy, NULL);
+    poll_on(env.pmd_a, 1);
+
+    /* The device is stuck for more than 2 seconds: still waiting. */
+    if (worker_wait_for(env.vhost, 2500)) {
+        ovs_fatal(0, "the teardown returned with 4 copies in flight");
+    }
+    fake_dma_complete(0, -1);
+    worker_wait(env.vhost);
+    fake_vhost_close(env.vid);
+    poll_on(env.pmd_a, 2);
+    worker_run(env.pmd_a, step_exit, NULL);
+    ovs_assert(port_stat("ovs_tx_async_cleared") == 4);
+    check_clean(0);
+    env_destroy();
+}
+
+/* Finding 3.  A PMD thread with a device of its own submits to a vring
+ * while vhost disables it and the drain runs: its copies must still be
+ * cleared when the guest goes. */
+static void
+test_teardown_submit_race(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    unsigned long clears;
+
+    env_init(2, 2, "0");
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+    ovs_assert(pmd_start(env.pmd_b) == 1);
+
+    /* pmd-b is about to submit when vhost disables the vring, drains it,
+     * and enables it again. */
+    fake_trap_arm(FAKE_AT_SUBMIT, "pmd-b");
+    start_send_on(env.pmd_b, 0, 4, 64);
+    fake_trap_wait();
+    env.vring = 0;
+    worker_run(env.vhost, step_disable, NULL);
+    worker_run(env.vhost, step_enable, NULL);
+    fake_trap_release();
+    worker_wait(env.pmd_b);
+    ovs_assert(env.result == 4);
+
+    /* The guest goes; the copies complete while the teardown waits. */
+    clears = fake_calls(FAKE_CALL_CLEAR);
+    worker_start(env.vhost, step_destroy, NULL);
+    poll_on(env.pmd_a, 1);
+    poll_on(env.pmd_b, 1);
+    wait_calls(FAKE_CALL_CLEAR, clears, 1, env.vhost);
+    fake_dma_complete(1, -1);
+    worker_wait(env.vhost);
+    fake_vhost_close(env.vid);
+    worker_run(env.pmd_a, step_exit, NULL);
+    worker_run(env.pmd_b, step_exit, NULL);
+    check_clean(0);
+    env_destroy();
+}
+
+/* Finding 4a.  The guest disables a vring while copies from it are in
+ * flight: once done, they are delivered, in order, not dropped. */
+static void
+test_disable_delivers(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    unsigned long clears;
+
+    env_init(1, 2, "0");
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+    fake_guest_send(env.vid, 1, 8, 1518);
+    ovs_assert(recv_on(env.pmd_a, 1) == 0);
+
+    clears = fake_calls(FAKE_CALL_CLEAR);
+    env.vring = 1;
+    worker_start(env.vhost, step_disable, NULL);
+    wait_calls(FAKE_CALL_CLEAR, clears, 1, env.vhost);
+    fake_dma_complete(0, -1);
+    worker_wait(env.vhost);
+    worker_run(env.vhost, step_enable, NULL);
+
+    fake_guest_send(env.vid, 1, 4, 1518);
+    for (int i = 0; i < 10 && env.next_rx[1] <= 12; i++) {
+        recv_on(env.pmd_a, 1);
+        fake_dma_complete(0, -1);
+    }
+    ovs_assert(env.next_rx[1] == 13);
+    ovs_assert(port_stat("ovs_rx_async_cleared") == 0);
+    worker_run(env.pmd_a, step_exit, NULL);
+    check_clean(0);
+    env_destroy();
+}
+
+/* Finding 4a.  A memory-table change while copies to and from the guest
+ * are in flight: they complete before vhost unmaps the memory, and are
+ * delivered, in order. */
+static void
+test_mem_table_delivers(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    unsigned long clears;
+
+    env_init(1, 2, "0");
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+    ovs_assert(send_on(env.pmd_a, 0, 4, 1518) == 4);
+    fake_guest_send(env.vid, 1, 8, 1518);
+    ovs_assert(recv_on(env.pmd_a, 1) == 0);
+
+    clears = fake_calls(FAKE_CALL_CLEAR);
+    worker_start(env.vhost, step_mem_table, NULL);
+    wait_calls(FAKE_CALL_CLEAR, clears, 1, env.vhost);
+    fake_dma_complete(0, -1);
+    worker_wait(env.vhost);
+
+    for (int i = 0; i < 10 && env.next_rx[1] <= 8; i++) {
+        recv_on(env.pmd_a, 1);
+    }
+    ovs_assert(env.next_rx[1] == 9);
+    poll_on(env.pmd_a, 2);
+    check_received(0, 4);
+    ovs_assert(port_stat("ovs_rx_async_cleared") == 0);
+    ovs_assert(port_stat("ovs_tx_async_cleared") == 0);
+    worker_run(env.pmd_a, step_exit, NULL);
+    check_clean(0);
+    env_destroy();
+}
+
+/* Finding 4a.  The memory table changes just as the PMD thread polling the
+ * vring has looked for frames taken back and not yet called vhost: frames
+ * that the guest sends after the change must not overtake those that the
+ * change took back. */
+static void
+test_mem_table_poll_race(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    unsigned long clears;
+
+    env_init(1, 2, "0");
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+    fake_guest_send(env.vid, 1, 8, 1518);
+    ovs_assert(recv_on(env.pmd_a, 1) == 0);
+
+    /* pmd-a stops on its way into vhost. */
+    fake_trap_arm(FAKE_AT_DEQUEUE, "pmd-a");
+    env.vring = 1;
+    worker_start(env.pmd_a, step_recv, NULL);
+    fake_trap_wait();
+    fake_guest_send(env.vid, 1, 8, 1518);
+
+    /* The memory table changes; the first 8 copies complete meanwhile. */
+    clears = fake_calls(FAKE_CALL_CLEAR);
+    worker_start(env.vhost, step_mem_table, NULL);
+    wait_calls(FAKE_CALL_CLEAR, clears, 1, env.vhost);
+    fake_dma_complete(0, -1);
+    worker_wait_for(env.vhost, 300);
+
+    /* pmd-a goes on; the copies of the next frames complete at once. */
+    fake_trap_release();
+    worker_wait(env.pmd_a);
+    worker_wait(env.vhost);
+    for (int i = 0; i < 10 && env.next_rx[1] <= 16; i++) {
+        fake_dma_complete(0, -1);
+        recv_on(env.pmd_a, 1);
+    }
+    ovs_assert(env.next_rx[1] == 17);
+    worker_run(env.pmd_a, step_exit, NULL);
+    check_clean(0);
+    env_destroy();
+}
+
+/* Finding 4b.  A thread without a device sends to a vring with copies in
+ * flight: it waits for them, its frames follow them, none is dropped. */
+static void
+test_no_device_sender(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    unsigned long polls;
+
+    env_init(1, 2, "0");
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+    ovs_assert(send_on(env.pmd_a, 0, 4, 1518) == 4);
+
+    polls = fake_calls(FAKE_CALL_POLL) + fake_calls(FAKE_CALL_CLEAR);
+    start_send_on(env.main, 0, 2, 1518);
+    while (fake_calls(FAKE_CALL_POLL) + fake_calls(FAKE_CALL_CLEAR)
+           < polls + 2 && worker_busy(env.main)) {
+        xnanosleep(1000 * 1000);
+    }
+    fake_dma_complete(0, -1);
+    worker_wait(env.main);
+    poll_on(env.pmd_a, 2);
+
+    check_received(0, 6);
+    ovs_assert(port_stat("ovs_tx_async_order_drops") == 0);
+    worker_run(env.pmd_a, step_exit, NULL);
+    check_clean(0);
+    env_destroy();
+}
+
+/* Finding 4b.  ...and if the copies do not complete in time, it gives up
+ * and counts what it drops; it never overtakes them. */
+static void
+test_no_device_sender_gives_up(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    env_init(1, 2, "0");
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+    ovs_assert(send_on(env.pmd_a, 0, 4, 1518) == 4);
+
+    ovs_assert(send_on(env.main, 0, 2, 1518) == 0);
+    fake_dma_complete(0, -1);
+    poll_on(env.pmd_a, 2);
+
+    check_received(0, 4);
+    ovs_assert(port_stat("ovs_tx_async_order_drops") == 2);
+    worker_run(env.pmd_a, step_exit, NULL);
+    check_clean(0);
+    env_destroy();
+}
+
+/* Finding 6.  vhost reports a state change while the caller does not hold
+ * the vring's lock: its "_thread_unsafe" calls fail with (uint16_t) -1, which
+ * must not be taken for a number of packets. */
+static void
+test_unlocked_state_change(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    env_init(1, 2, "0");
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+    ovs_assert(send_on(env.pmd_a, 0, 4, 64) == 4);
+
+    env.vring = 0;
+    worker_run(env.vhost, step_disable_unlocked, NULL);
+    fake_dma_complete(0, -1);
+    poll_on(env.pmd_a, 2);
+    check_received(0, 4);
+    worker_run(env.pmd_a, step_exit, NULL);
+    check_clean(0);
+    env_destroy();
+}
+
+/* Finding 6.  A device whose counters cannot be read is not idle: a PMD
+ * thread exits only once its copies are back. */
+static void
+test_device_stats_fail(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    env_init(1, 2, "0");
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+    ovs_assert(send_on(env.pmd_a, 0, 4, 64) == 4);
+    fake_dma_fail_stats(0, true);
+
+    worker_start(env.pmd_a, step_exit, NULL);
+    if (worker_wait_for(env.pmd_a, 200)) {
+        /* It left: the copies must still reach the guest. */
+    }
+    fake_dma_complete(0, -1);
+    worker_wait(env.pmd_a);
+    fake_dma_fail_stats(0, false);
+    ovs_assert(pmd_start(env.pmd_b) == 0);
+    poll_on(env.pmd_b, 2);
+    check_received(0, 4);
+    worker_run(env.pmd_b, step_exit, NULL);
+    check_clean(0);
+    env_destroy();
+}
+
+/* Finding 6.  Booleans are case-insensitive, as everywhere in OVS
+ * (smap_get_bool()), in the global and in the per-port option. */
+static void
+test_option_case(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    env_init(1, 2, "0");
+
+    vhost_async_port_set_option(env.port, "FALSE");
+    ovs_assert(vhost_async_reregister_needed(env.port));
+    vhost_async_port_set_option(env.port, "True");
+    ovs_assert(!vhost_async_reregister_needed(env.port));
+    env_destroy();
+}
+
+/* The submitter reaps until vhost says done.  Two PMD threads, each with a
+ * device, send to one vring; the later copies complete first; either may
+ * exit first.  Every frame reaches the guest once, in order. */
+static void
+test_shared_vring(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    env_init(2, 2, "0");
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+    ovs_assert(pmd_start(env.pmd_b) == 1);
+
+    ovs_assert(send_on(env.pmd_a, 0, 4, 1518) == 4);
+    ovs_assert(send_on(env.pmd_b, 0, 4, 1518) == 4);
+    fake_dma_complete(1, -1);
+    poll_on(env.pmd_b, 3);
+
+    /* pmd-b exits; pmd-a's copies complete while it drains. */
+    worker_start(env.pmd_b, step_exit, NULL);
+    worker_wait_for(env.pmd_b, 100);
+    fake_dma_complete(0, -1);
+    worker_wait(env.pmd_b);
+    poll_on(env.pmd_a, 3);
+    check_received(0, 8);
+
+    /* pmd-b is back; now pmd-a exits first. */
+    ovs_assert(pmd_start(env.pmd_b) == 1);
+    ovs_assert(send_on(env.pmd_a, 0, 4, 1518) == 4);
+    ovs_assert(send_on(env.pmd_b, 0, 4, 1518) == 4);
+    fake_dma_complete(1, -1);
+    poll_on(env.pmd_b, 1);
+    worker_start(env.pmd_a, step_exit, NULL);
+    worker_wait_for(env.pmd_a, 100);
+    fake_dma_complete(0, -1);
+    worker_wait(env.pmd_a);
+    poll_on(env.pmd_b, 3);
+    check_received(0, 16);
+    worker_run(env.pmd_b, step_exit, NULL);
+    ovs_assert(fake_vhost_inflight(env.vid, 0) == 0);
+    check_clean(0);
+    env_destroy();
+}
+
+/* Two PMD threads, both with devices, send short and long frames into one
+ * vring, with short frames copied by the CPU when they can be; the copies
+ * complete in a scrambled order.  The guest gets every frame, in order. */
+static void
+test_two_pmds_mixed(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    int n = 0;
+
+    env_init(2, 2, NULL);
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+    ovs_assert(pmd_start(env.pmd_b) == 1);
+
+    for (int round = 0; round < 20; round++) {
+        struct worker *w = round % 3 ? env.pmd_a : env.pmd_b;
+        int len = (round * 7) % 4 ? 1518 : 64;
+        int count = 1 + round % 5;
+
+        ovs_assert(send_on(w, 0, count, len) == count);
+        n += count;
+        if (round % 4 == 1) {
+            fake_dma_complete(1, 3);
+        }
+        if (round % 3 == 2) {
+            fake_dma_complete(0, 2);
+            poll_on(env.pmd_a, 1);
+        }
+        if (round % 5 == 0) {
+            poll_on(env.pmd_b, 1);
+        }
+    }
+    fake_dma_complete(0, -1);
+    fake_dma_complete(1, -1);
+    poll_on(env.pmd_a, 3);
+    poll_on(env.pmd_b, 3);
+    check_received(0, n);
+    ovs_assert(port_stat("ovs_tx_async_order_drops") == 0);
+    ovs_assert(port_stat("ovs_tx_cpu_copy_short_packets") > 0);
+    worker_run(env.pmd_a, step_exit, NULL);
+    worker_run(env.pmd_b, step_exit, NULL);
+    check_clean(0);
+    env_destroy();
+}
+
+static const struct ovs_cmdl_command commands[] = {
+    {"stranded-completions", NULL, 0, 0, test_stranded_completions,
+     OVS_RO},
+    {"teardown-drain", NULL, 0, 0, test_teardown_drain, OVS_RO},
+    {"teardown-stuck-device", NULL, 0, 0, test_teardown_stuck_device,
+     OVS_RO},
+    {"teardown-submit-race", NULL, 0, 0, test_teardown_submit_race, OVS_RO},
+    {"disable-delivers", NULL, 0, 0, test_disable_delivers, OVS_RO},
+    {"mem-table-delivers", NULL, 0, 0, test_mem_table_delivers, OVS_RO},
+    {"mem-table-poll-race", NULL, 0, 0, test_mem_table_poll_race, OVS_RO},
+    {"no-device-sender", NULL, 0, 0, test_no_device_sender, OVS_RO},
+    {"no-device-sender-gives-up", NULL, 0, 0,
+     test_no_device_sender_gives_up, OVS_RO},
+    {"unlocked-state-change", NULL, 0, 0, test_unlocked_state_change,
+     OVS_RO},
+    {"device-stats-fail", NULL, 0, 0, test_device_stats_fail, OVS_RO},
+    {"option-case", NULL, 0, 0, test_option_case, OVS_RO},
+    {"shared-vring", NULL, 0, 0, test_shared_vring, OVS_RO},
+    {"two-pmds-mixed", NULL, 0, 0, test_two_pmds_mixed, OVS_RO},
+    {NULL, NULL, 0, 0, NULL, OVS_RO},
+};
+
+static void
+test_vhost_async_main(int argc, char *argv[])
+{
+    struct ovs_cmdl_context ctx = {
+        .argc = argc - 1,
+        .argv = argv + 1,
+    };
+
+    set_program_name(argv[0]);
+    vlog_set_levels(NULL, VLF_ANY_DESTINATION, VLL_OFF);
+    vlog_set_levels(NULL, VLF_CONSOLE, VLL_WARN);
+    ovs_cmdl_run_command(&ctx, commands);
+}
+
+#else /* !DPDK_NETDEV */
+
+static void
+test_vhost_async_main(int argc OVS_UNUSED, char *argv[] OVS_UNUSED)
+{
+    /* The module exists only in DPDK builds: the .at file skips. */
+    exit(77);
+}
+
+#endif
+
+OVSTEST_REGISTER("test-vhost-async", test_vhost_async_main);
