@@ -5,8 +5,10 @@
 
 EXTRA_DIST += build-aux/ovs-dma.mk
 
-# The DMA channel manager: lib/dpdk-dma.h is its C interface.
-lib_libopenvswitch_la_SOURCES += lib/dpdk-dma.h
+# The DMA offload: lib/dpdk-dma.h (DMA devices and their owners) and, on
+# top of it, lib/vhost-async.h (the async vhost data path) are its C
+# interfaces.
+lib_libopenvswitch_la_SOURCES += lib/dpdk-dma.h lib/vhost-async.h
 if DPDK_NETDEV
 # The DMA offload modules are C++17.  Only DPDK builds compile C++, so users
 # of libopenvswitch without DPDK need no C++ runtime.  Errors are reported as
@@ -20,16 +22,16 @@ lib_libopenvswitch_la_LIBADD += -lstdc++
 lib_libopenvswitch_la_SOURCES += \
 	lib/dpdk-dma.cc \
 	lib/dpdk-dma-coverage.c \
-	lib/vhost-async.cc \
-	lib/vhost-async.h
+	lib/dpdk-dma-pool.h \
+	lib/vhost-async.cc
 else
-lib_libopenvswitch_la_SOURCES += lib/dpdk-dma-stub.c
+lib_libopenvswitch_la_SOURCES += lib/vhost-async-stub.c
 endif
 # The library is linked as C, as upstream links it, in every build: as C++,
 # libtool would leave -lstdc++ out of what the programs that use it inherit.
 lib_libopenvswitch_la_LINK = $(LINK) $(lib_libopenvswitch_la_LDFLAGS)
-EXTRA_DIST += lib/dpdk-dma.cc lib/dpdk-dma-coverage.c lib/dpdk-dma-stub.c \
-	lib/vhost-async.cc lib/vhost-async.h
+EXTRA_DIST += lib/dpdk-dma.cc lib/dpdk-dma-coverage.c lib/dpdk-dma-pool.h \
+	lib/vhost-async.cc lib/vhost-async-stub.c
 
 # Tests of upstream's suites that are skipped, with the reason for each.
 EXTRA_DIST += tests/skip-list

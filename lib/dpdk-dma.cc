@@ -14,12 +14,12 @@
  * limitations under the License.
  */
 
-/* The DMA channel manager: see dpdk-dma.h for what it does and why. */
+/* DMA devices and their owners: see dpdk-dma.h for what and why. */
 
 #include <config.h>
 
 #include "dpdk-dma.h"
-#include "vhost-async.h"
+#include "dpdk-dma-pool.h"
 
 #include <atomic>
 #include <cerrno>
@@ -34,15 +34,13 @@
 #include <vector>
 
 #include <rte_dmadev.h>
-#include <rte_vhost_async.h>
 
 #include "util.h"
 extern "C" {
-#include "seq.h"
+#include "seq.h" /* No C++ guard of its own. */
 }
 #include "openvswitch/dynamic-string.h"
 #include "openvswitch/vlog.h"
-#include "smap.h"
 #include "timeval.h"
 #include "unixctl.h"
 
@@ -50,19 +48,12 @@ VLOG_DEFINE_THIS_MODULE(dpdk_dma);
 
 namespace {
 
-/* vhost keeps its DMA devices in a table of this many entries, indexed by
- * dmadev id. */
-constexpr int kVhostMaxDmaId = RTE_DMADEV_DEFAULT_MAX;
-
-/* Ring size of a device when other_config:vhost-async-dma-ring-size does not
- * say otherwise (clamped to what the device supports). */
-constexpr unsigned int kDefaultRingSize = 4096;
+/* Ring size of a device when its user does not ask for one (clamped to what
+ * the device supports). */
+constexpr unsigned int default_ring_size = 4096;
 
 /* The largest ring size a device can have: nb_desc is 16 bits wide. */
-constexpr unsigned int kMaxRingSize = 32768;
-
-/* Largest other_config:vhost-async-min-frame-size: longer than any frame. */
-constexpr unsigned int kMaxMinFrameSize = 65535;
+constexpr unsigned int max_ring_size = 32768;
 
 /* DPDK returns -errno; OVS speaks positive errno. */
 int
@@ -77,42 +68,39 @@ is_power_of_2(unsigned int x)
     return x && !(x & (x - 1));
 }
 
-/* A device in a pool, with the state of its claim. */
-struct PoolDevice {
-    enum class State { kFree, kClaimed, kDisabled };
+} // namespace
 
-    PoolDevice(int id_, std::string name_, int numa_)
-        : id(id_), name(std::move(name_)), numa(numa_)
-    {}
+/* A dmadev that EAL probed, usable or not, with the state of its claim. */
+struct dma_device {
+    enum state { DMA_FREE, DMA_CLAIMED, DMA_DISABLED };
 
-    const int id;
-    const std::string name;
-    const int numa;
+    int id;
+    std::string name;
+    int numa;
+    unsigned int ring_size = 0; /* 0 if unusable. */
+    std::string unusable;       /* Why it cannot be used, or empty. */
 
-    State state = State::kFree;
+    /* The claim: guarded by the pool's mutex. */
+    state st = DMA_FREE;
     bool disabling = false;       /* Claimed, to be disabled on release. */
-    unsigned int owner_core = 0;  /* Valid while kClaimed. */
+    unsigned int owner_core = 0;  /* Valid while claimed. */
     long long int claimed_at = 0; /* time_msec() of the current claim. */
-
     uint64_t n_claims = 0;
     uint64_t n_releases = 0;
     long long int owned_ms = 0; /* Total of the ended claims. */
 };
 
-} // namespace
-
-/* A pool of DMA devices that threads claim.  The mutex guards every device's
- * state; the device list only grows, so device pointers stay valid for the
+/* A pool of DMA devices that threads claim.  The mutex guards the state of
+ * every device's claim; the device list only grows (and not at all once
+ * ovs-vswitchd's pool is set up), so device pointers stay valid for the
  * life of the pool. */
 struct dpdk_dma_pool {
-    using Device = PoolDevice;
-
     mutable std::mutex mutex;
-    std::vector<std::unique_ptr<Device>> devices;
+    std::vector<std::unique_ptr<dma_device>> devices;
     size_t n_claims = 0; /* Claims outstanding. */
 
-    Device *
-    find(const char *name)
+    dma_device *
+    find(const char *name) const
     {
         for (auto &dev : devices) {
             if (dev->name == name) {
@@ -123,13 +111,13 @@ struct dpdk_dma_pool {
     }
 
     /* Picks a free device, preferring 'numa_id', then an unknown node. */
-    Device *
+    dma_device *
     pick(int numa_id)
     {
-        Device *unknown = nullptr, *remote = nullptr;
+        dma_device *unknown = nullptr, *remote = nullptr;
 
         for (auto &dev : devices) {
-            if (dev->state != Device::State::kFree) {
+            if (dev->st != dma_device::DMA_FREE || !dev->unusable.empty()) {
                 continue;
             }
             if (dev->numa == numa_id) {
@@ -143,7 +131,7 @@ struct dpdk_dma_pool {
         return unknown ? unknown : remote;
     }
 
-    void format_device(const Device &, struct ds *) const;
+    void format_device(const dma_device &, struct ds *) const;
 };
 
 /* A claim on one device of a pool, held by one thread.  Destroying it gives
@@ -151,7 +139,7 @@ struct dpdk_dma_pool {
  * dpdk_dma_pool_claim() and destroyed by dpdk_dma_claim_release() or by the
  * owning thread's exit. */
 struct dpdk_dma_claim {
-    dpdk_dma_claim(dpdk_dma_pool &pool_, PoolDevice &dev_)
+    dpdk_dma_claim(dpdk_dma_pool &pool_, dma_device &dev_)
         : pool(pool_), dev(dev_)
     {}
 
@@ -159,10 +147,9 @@ struct dpdk_dma_claim {
     {
         std::lock_guard<std::mutex> lock(pool.mutex);
 
-        ovs_assert(dev.state == PoolDevice::State::kClaimed);
-        ovs_assert(!inflight.load(std::memory_order_relaxed));
-        dev.state = dev.disabling ? PoolDevice::State::kDisabled
-                                  : PoolDevice::State::kFree;
+        ovs_assert(dev.st == dma_device::DMA_CLAIMED);
+        dev.st =
+            dev.disabling ? dma_device::DMA_DISABLED : dma_device::DMA_FREE;
         dev.disabling = false;
         dev.n_releases++;
         dev.owned_ms += time_msec() - dev.claimed_at;
@@ -173,32 +160,32 @@ struct dpdk_dma_claim {
     dpdk_dma_claim &operator=(const dpdk_dma_claim &) = delete;
 
     dpdk_dma_pool &pool;
-    PoolDevice &dev;
-
-    /* Copies submitted through this claim and not yet completed.  Written
-     * by the owner only; read by anyone. */
-    std::atomic<int64_t> inflight{0};
+    dma_device &dev;
 };
 
 void
-dpdk_dma_pool::format_device(const Device &dev, struct ds *ds) const
+dpdk_dma_pool::format_device(const dma_device &dev, struct ds *ds) const
 {
     long long int owned = dev.owned_ms;
 
     ds_put_format(ds, "  %s (id %d, numa %d): ", dev.name.c_str(), dev.id,
                   dev.numa);
-    switch (dev.state) {
-    case Device::State::kFree:
+    if (!dev.unusable.empty()) {
+        ds_put_format(ds, "unusable: %s\n", dev.unusable.c_str());
+        return;
+    }
+    switch (dev.st) {
+    case dma_device::DMA_FREE:
         ds_put_cstr(ds, "free");
         break;
-    case Device::State::kClaimed:
+    case dma_device::DMA_CLAIMED:
         ds_put_format(ds, "claimed by pmd on core %u", dev.owner_core);
         if (dev.disabling) {
             ds_put_cstr(ds, ", disabling");
         }
         owned += time_msec() - dev.claimed_at;
         break;
-    case Device::State::kDisabled:
+    case dma_device::DMA_DISABLED:
         ds_put_cstr(ds, "disabled");
         break;
     }
@@ -236,8 +223,11 @@ dpdk_dma_pool_add(struct dpdk_dma_pool *pool, int dev_id, const char *name,
             return EEXIST;
         }
     }
-    pool->devices.push_back(
-        std::make_unique<PoolDevice>(dev_id, name, numa_id));
+    auto dev = std::make_unique<dma_device>();
+    dev->id = dev_id;
+    dev->name = name;
+    dev->numa = numa_id;
+    pool->devices.push_back(std::move(dev));
     return 0;
 }
 
@@ -248,7 +238,7 @@ dpdk_dma_pool_n_free(const struct dpdk_dma_pool *pool) noexcept
     size_t n = 0;
 
     for (auto &dev : pool->devices) {
-        n += dev->state == PoolDevice::State::kFree;
+        n += dev->st == dma_device::DMA_FREE && dev->unusable.empty();
     }
     return n;
 }
@@ -258,13 +248,13 @@ dpdk_dma_pool_claim(struct dpdk_dma_pool *pool, unsigned int core_id,
                     int numa_id, struct dpdk_dma_claim **claimp) noexcept
 {
     std::lock_guard<std::mutex> lock(pool->mutex);
-    PoolDevice *dev = pool->pick(numa_id);
+    dma_device *dev = pool->pick(numa_id);
 
     if (!dev) {
         *claimp = nullptr;
         return ENODEV;
     }
-    dev->state = PoolDevice::State::kClaimed;
+    dev->st = dma_device::DMA_CLAIMED;
     dev->owner_core = core_id;
     dev->claimed_at = time_msec();
     dev->n_claims++;
@@ -276,15 +266,10 @@ dpdk_dma_pool_claim(struct dpdk_dma_pool *pool, unsigned int core_id,
 int
 dpdk_dma_claim_release(struct dpdk_dma_claim **claimp) noexcept
 {
-    struct dpdk_dma_claim *claim = *claimp;
-
-    if (!claim) {
+    if (!*claimp) {
         return ENOENT;
     }
-    if (claim->inflight.load(std::memory_order_relaxed)) {
-        return EBUSY;
-    }
-    delete claim;
+    delete *claimp;
     *claimp = nullptr;
     return 0;
 }
@@ -308,44 +293,26 @@ dpdk_dma_claim_revoked(const struct dpdk_dma_claim *claim) noexcept
     return claim->dev.disabling;
 }
 
-void
-dpdk_dma_claim_inflight_add(struct dpdk_dma_claim *claim,
-                            int64_t delta) noexcept
-{
-    /* Only the owner writes, so a relaxed read-modify-write is enough and
-     * stays off the bus-locked path of fetch_add. */
-    int64_t n = claim->inflight.load(std::memory_order_relaxed) + delta;
-
-    ovs_assert(n >= 0);
-    claim->inflight.store(n, std::memory_order_relaxed);
-}
-
-int64_t
-dpdk_dma_claim_inflight(const struct dpdk_dma_claim *claim) noexcept
-{
-    return claim->inflight.load(std::memory_order_relaxed);
-}
-
 int
 dpdk_dma_pool_disable(struct dpdk_dma_pool *pool, const char *name) noexcept
 {
     std::lock_guard<std::mutex> lock(pool->mutex);
-    PoolDevice *dev = pool->find(name);
+    dma_device *dev = pool->find(name);
 
-    if (!dev) {
+    if (!dev || !dev->unusable.empty()) {
         return ENOENT;
     }
-    switch (dev->state) {
-    case PoolDevice::State::kFree:
-        dev->state = PoolDevice::State::kDisabled;
+    switch (dev->st) {
+    case dma_device::DMA_FREE:
+        dev->st = dma_device::DMA_DISABLED;
         return 0;
-    case PoolDevice::State::kClaimed:
+    case dma_device::DMA_CLAIMED:
         if (dev->disabling) {
             return EALREADY;
         }
         dev->disabling = true;
         return EINPROGRESS;
-    case PoolDevice::State::kDisabled:
+    case dma_device::DMA_DISABLED:
     default:
         return EALREADY;
     }
@@ -355,13 +322,13 @@ int
 dpdk_dma_pool_enable(struct dpdk_dma_pool *pool, const char *name) noexcept
 {
     std::lock_guard<std::mutex> lock(pool->mutex);
-    PoolDevice *dev = pool->find(name);
+    dma_device *dev = pool->find(name);
 
-    if (!dev) {
+    if (!dev || !dev->unusable.empty()) {
         return ENOENT;
     }
-    if (dev->state == PoolDevice::State::kDisabled) {
-        dev->state = PoolDevice::State::kFree;
+    if (dev->st == dma_device::DMA_DISABLED) {
+        dev->st = dma_device::DMA_FREE;
         return 0;
     } else if (dev->disabling) {
         dev->disabling = false;
@@ -384,136 +351,87 @@ dpdk_dma_pool_format(const struct dpdk_dma_pool *pool, struct ds *ds) noexcept
 
 namespace {
 
-/* A dmadev that EAL probed, usable or not. */
-struct DmaDev {
-    int id;
-    std::string name;
-    int numa;
-    unsigned int ring_size; /* 0 if unusable. */
-    std::string unusable;   /* Why it cannot be used, or empty. */
-};
-
 /* What a PMD thread has, for dpdk/dma-show. */
-struct PmdInfo {
-    std::string device; /* Empty for CPU copy. */
-    bool idle = false;  /* Polls no queue, so needs no device. */
+struct pmd_info {
+    std::string device;      /* Empty for none. */
+    std::string idle_reason; /* Why it wants none, or empty. */
     uint64_t n_fallbacks = 0;
 };
 
 /* PMD threads are listed by core, then by thread: two datapaths may each
  * have a PMD thread on the same core. */
-using PmdKey = std::pair<unsigned int, const void *>;
+using pmd_key = std::pair<unsigned int, const void *>;
 
-class Manager {
-public:
-    /* The manager lives as long as the process: PMD threads may still hold
-     * claims while static objects are destroyed at exit. */
-    static Manager &
-    get()
-    {
-        static Manager *manager = new Manager;
-        return *manager;
-    }
+/* The process's devices, pool and PMD threads.  It lives as long as the
+ * process: PMD threads may still hold claims while static objects are
+ * destroyed at exit. */
+struct dma_manager {
+    dma_manager() : reload_seq(seq_create()) {}
 
-    void set_config(const struct smap *);
-    bool
-    async_enabled() const
-    {
-        return async_.load(std::memory_order_acquire);
-    }
+    void set_config(bool in_use, unsigned int ring_size,
+                    dpdk_dma_attach_func *);
+    void set_up_devices(unsigned int ring_size, dpdk_dma_attach_func *);
+    std::string set_up_device(int16_t id, const struct rte_dma_info &,
+                              unsigned int requested, unsigned int *ring);
 
-    uint64_t
-    reload_seq() const
-    {
-        return seq_read(reload_seq_);
-    }
-    void
-    request_reload()
-    {
-        seq_change(reload_seq_);
-    }
-    void
-    wait_reload(uint64_t seq) const
-    {
-        seq_wait(reload_seq_, seq);
-    }
-
-    dpdk_dma_pool &
-    pool()
-    {
-        return *pool_;
-    }
-
-    void set_pmd(const PmdKey &, const struct dpdk_dma_claim *, bool idle,
-                 bool fell_back);
-    void
-    count_no_free()
-    {
-        n_no_free_.fetch_add(1);
-    }
-    void
-    count_cross_numa()
-    {
-        n_cross_numa_.fetch_add(1);
-    }
-    void remove_pmd(const PmdKey &);
+    void set_pmd(const pmd_key &, const struct dpdk_dma_claim *,
+                 const char *idle_reason, bool fell_back);
+    void remove_pmd(const pmd_key &);
     bool any_pmd_on_cpu() const;
-
     void show(struct ds *, const char *name) const;
-    bool has_device(const char *name) const;
-
-private:
-    Manager() : reload_seq_(seq_create()), pool_(dpdk_dma_pool_create()) {}
-
-    bool parse_async(const struct smap *, bool current);
-    unsigned int parse_ring_size(const struct smap *);
-    void set_min_frame_size(const struct smap *, bool async_on,
-                            bool turned_on);
-    void setup_devices(unsigned int ring_size);
-    std::string setup_device(int16_t id, const struct rte_dma_info &,
-                             unsigned int requested, unsigned int *ring);
-
-    static void unixctl_show(struct unixctl_conn *, int argc,
-                             const char *argv[], void *);
-    static void unixctl_disable(struct unixctl_conn *, int argc,
-                                const char *argv[], void *);
-    static void unixctl_enable(struct unixctl_conn *, int argc,
-                               const char *argv[], void *);
+    const dma_device *device(const char *name) const;
 
     /* Main thread only. */
-    bool registered_ = false;
-    bool set_up_ = false;
-    std::string bad_async_;         /* Last invalid value logged. */
-    std::string bad_ring_;          /* Last invalid value logged. */
-    std::string bad_min_;           /* Last invalid value logged. */
-    unsigned int ring_request_ = 0; /* 0 for the default. */
-    std::vector<DmaDev> devs_;      /* By id, set up once. */
+    bool registered = false;
+    bool set_up = false;
 
-    std::atomic<bool> async_{false};
-    struct seq *reload_seq_;
+    /* The pool, with every device that EAL probed, usable or not. */
+    dpdk_dma_pool pool;
+
+    /* The usable devices' ids: written by the main thread before it puts
+     * the devices in use, read by any thread after. */
+    std::vector<int> ready_ids;
+    std::atomic<size_t> n_ready{0};
+
+    std::atomic<bool> in_use{false};
+    struct seq *reload_seq;
 
     /* Events of PMD threads for the coverage counters, which the main
      * thread adds up (see dpdk-dma-coverage.c). */
-    std::atomic<unsigned int> n_no_free_{0};
-    std::atomic<unsigned int> n_cross_numa_{0};
-    dpdk_dma_pool *pool_;
+    std::atomic<unsigned int> n_no_free{0};
+    std::atomic<unsigned int> n_cross_numa{0};
 
-    mutable std::mutex pmds_mutex_;
-    std::map<PmdKey, PmdInfo> pmds_;
+    mutable std::mutex pmds_mutex;
+    std::map<pmd_key, pmd_info> pmds;
 };
 
-void
-Manager::set_config(const struct smap *cfg)
+dma_manager &
+manager()
 {
-    unsigned int n_no_free = n_no_free_.exchange(0);
-    unsigned int n_cross_numa = n_cross_numa_.exchange(0);
+    static dma_manager *m = new dma_manager;
+    return *m;
+}
 
-    if (n_no_free || n_cross_numa) {
-        dpdk_dma_coverage_add(n_no_free, n_cross_numa);
+void unixctl_show(struct unixctl_conn *, int argc, const char *argv[], void *);
+void unixctl_disable(struct unixctl_conn *, int argc, const char *argv[],
+                     void *);
+void unixctl_enable(struct unixctl_conn *, int argc, const char *argv[],
+                    void *);
+
+void
+dma_manager::set_config(bool use, unsigned int ring_size,
+                        dpdk_dma_attach_func *attach)
+{
+    unsigned int no_free = n_no_free.exchange(0, std::memory_order_relaxed);
+    unsigned int cross_numa =
+        n_cross_numa.exchange(0, std::memory_order_relaxed);
+
+    if (no_free || cross_numa) {
+        dpdk_dma_coverage_add(no_free, cross_numa);
     }
 
-    if (!registered_) {
-        registered_ = true;
+    if (!registered) {
+        registered = true;
         unixctl_command_register("dpdk/dma-show", "[device]", 0, 1,
                                  unixctl_show, nullptr);
         unixctl_command_register("dpdk/dma-disable", "device", 1, 1,
@@ -522,178 +440,91 @@ Manager::set_config(const struct smap *cfg)
                                  unixctl_enable, nullptr);
     }
 
-    unsigned int ring_size = parse_ring_size(cfg);
-    bool was_enabled = async_enabled();
-    bool enable = parse_async(cfg, was_enabled);
-
-    set_min_frame_size(cfg, enable, enable && !was_enabled);
-
-    if (enable && !set_up_) {
-        /* Devices first: a PMD thread that sees the option on must find
-         * them in the pool. */
-        set_up_ = true;
-        ring_request_ = ring_size;
-        setup_devices(ring_size);
-    } else if (set_up_ && ring_size != ring_request_) {
-        ring_request_ = ring_size;
-        VLOG_INFO("other_config:vhost-async-dma-ring-size changed: DMA "
-                  "devices are set up once, so it applies when "
-                  "ovs-vswitchd restarts.");
+    if (use && !set_up) {
+        /* Devices first: a PMD thread that sees them in use must find them
+         * in the pool. */
+        set_up = true;
+        set_up_devices(ring_size, attach);
     }
 
-    if (enable != was_enabled) {
-        /* Release: the devices set up above are in the pool for any
-         * thread that sees the option on. */
-        async_.store(enable, std::memory_order_release);
-        VLOG_INFO("vhost-async-support is %s: PMD threads %s DMA devices.",
-                  enable ? "on" : "off", enable ? "claim" : "release");
-        request_reload();
-        vhost_async_settings_changed();
+    if (use != in_use.load(std::memory_order_relaxed)) {
+        /* Release: the devices set up above are in the pool for any thread
+         * that sees them in use. */
+        in_use.store(use, std::memory_order_release);
+        seq_change(reload_seq);
     }
-}
-
-/* Returns the value of other_config:vhost-async-support in 'cfg', or
- * 'current' if it is invalid. */
-bool
-Manager::parse_async(const struct smap *cfg, bool current)
-{
-    const char *value = smap_get(cfg, "vhost-async-support");
-
-    if (!value || !strcasecmp(value, "false")) {
-        bad_async_.clear();
-        return false;
-    } else if (!strcasecmp(value, "true")) {
-        bad_async_.clear();
-        return true;
-    } else if (bad_async_ != value) {
-        bad_async_ = value;
-        VLOG_WARN("other_config:vhost-async-support has invalid value "
-                  "'%s': expected true or false; it stays %s.",
-                  value, current ? "true" : "false");
-    }
-    return current;
-}
-
-unsigned int
-Manager::parse_ring_size(const struct smap *cfg)
-{
-    const char *value = smap_get(cfg, "vhost-async-dma-ring-size");
-    unsigned int size;
-
-    if (!value) {
-        bad_ring_.clear();
-        return 0;
-    }
-    if (str_to_uint(value, 10, &size) && is_power_of_2(size) &&
-        size <= kMaxRingSize) {
-        bad_ring_.clear();
-        return size;
-    }
-    if (bad_ring_ != value) {
-        bad_ring_ = value;
-        VLOG_WARN("other_config:vhost-async-dma-ring-size has invalid value "
-                  "'%s': expected a power of 2 no greater than %u; using "
-                  "the default.",
-                  value, kMaxRingSize);
-    }
-    return 0;
-}
-
-/* Applies other_config:vhost-async-min-frame-size from 'cfg' to the data
- * path, or keeps the current value if it is invalid.  The value is logged
- * when it changes while vhost-async-support is on ('async_on'), and when
- * that is turned on: with it off, the DMA module stays silent. */
-void
-Manager::set_min_frame_size(const struct smap *cfg, bool async_on,
-                            bool turned_on)
-{
-    const char *value = smap_get(cfg, "vhost-async-min-frame-size");
-    unsigned int size = VHOST_ASYNC_MIN_FRAME_SIZE_DEFAULT;
-
-    if (value &&
-        !(str_to_uint(value, 10, &size) && size <= kMaxMinFrameSize)) {
-        if (bad_min_ != value) {
-            bad_min_ = value;
-            VLOG_WARN("other_config:vhost-async-min-frame-size has invalid "
-                      "value '%s': expected a number of bytes from 0 to %u; "
-                      "it stays %u.",
-                      value, kMaxMinFrameSize, vhost_async_min_frame_size());
-        }
-        return;
-    }
-    bad_min_.clear();
-    if (async_on && (size != vhost_async_min_frame_size() || turned_on)) {
-        VLOG_INFO("vhost-async-min-frame-size is %u: %s.", size,
-                  size ? "shorter frames are copied with the CPU"
-                       : "every frame is copied by DMA devices");
-    }
-    vhost_async_set_min_frame_size(size);
 }
 
 void
-Manager::setup_devices(unsigned int ring_request)
+dma_manager::set_up_devices(unsigned int ring_request_,
+                            dpdk_dma_attach_func *attach)
 {
     int16_t id;
-    int n_usable = 0;
 
     RTE_DMA_FOREACH_DEV(id)
     {
+        auto dev = std::make_unique<dma_device>();
         struct rte_dma_info info;
-        DmaDev dev;
         int err;
 
         memset(&info, 0, sizeof info);
         err = to_errno(rte_dma_info_get(id, &info));
-        dev.id = id;
-        dev.name = err || !info.dev_name ? "dmadev" + std::to_string(id)
-                                         : info.dev_name;
-        dev.numa = info.numa_node;
-        dev.ring_size = 0;
+        dev->id = id;
+        dev->name = err || !info.dev_name ? "dmadev" + std::to_string(id)
+                                          : info.dev_name;
+        dev->numa = info.numa_node;
 
         if (err) {
-            dev.unusable = std::string("cannot get its information: ") +
-                           ovs_strerror(err);
+            dev->unusable = std::string("cannot get its information: ") +
+                            ovs_strerror(err);
         } else if (!(info.dev_capa & RTE_DMA_CAPA_MEM_TO_MEM)) {
-            dev.unusable = "it cannot copy memory to memory";
+            dev->unusable = "it cannot copy memory to memory";
         } else if (!(info.dev_capa & RTE_DMA_CAPA_OPS_COPY)) {
-            dev.unusable = "it has no copy operation";
+            dev->unusable = "it has no copy operation";
         } else if (!info.max_vchans) {
-            dev.unusable = "it has no virtual channel";
-        } else if (id >= kVhostMaxDmaId) {
-            dev.unusable = "its id is beyond vhost's limit of " +
-                           std::to_string(kVhostMaxDmaId) + " devices";
+            dev->unusable = "it has no virtual channel";
         } else {
-            dev.unusable =
-                setup_device(id, info, ring_request, &dev.ring_size);
+            dev->unusable =
+                set_up_device(id, info, ring_request_, &dev->ring_size);
+            if (dev->unusable.empty()) {
+                const char *refused = attach(id);
+
+                if (refused) {
+                    /* It was started: it stays so, unused. */
+                    dev->unusable = refused;
+                }
+            }
         }
 
-        if (dev.unusable.empty()) {
-            n_usable++;
-            dpdk_dma_pool_add(pool_, dev.id, dev.name.c_str(), dev.numa);
+        if (dev->unusable.empty()) {
             VLOG_INFO("DMA device %s (id %d, numa %d) is ready for vhost "
                       "copies, ring size %u.",
-                      dev.name.c_str(), dev.id, dev.numa, dev.ring_size);
+                      dev->name.c_str(), dev->id, dev->numa, dev->ring_size);
+            ready_ids.push_back(id);
         } else {
+            dev->ring_size = 0;
             VLOG_WARN("DMA device %s (id %d) cannot be used: %s.",
-                      dev.name.c_str(), dev.id, dev.unusable.c_str());
+                      dev->name.c_str(), dev->id, dev->unusable.c_str());
         }
-        devs_.push_back(std::move(dev));
+        std::lock_guard<std::mutex> lock(pool.mutex);
+        pool.devices.push_back(std::move(dev));
     }
+    n_ready.store(ready_ids.size(), std::memory_order_release);
 
-    if (!n_usable) {
+    if (ready_ids.empty()) {
         VLOG_INFO("No usable DMA device: PMD threads copy vhost packets "
                   "with the CPU.");
     }
 }
 
-/* Configures, starts and announces to vhost device 'id'.  Returns "" on
- * success, otherwise why it cannot be used. */
+/* Configures and starts device 'id'.  Returns "" on success, otherwise why
+ * it cannot be used. */
 std::string
-Manager::setup_device(int16_t id, const struct rte_dma_info &info,
-                      unsigned int requested, unsigned int *ring)
+dma_manager::set_up_device(int16_t id, const struct rte_dma_info &info,
+                           unsigned int requested, unsigned int *ring)
 {
     unsigned int min = MAX(info.min_desc, 1);
-    unsigned int max = MIN(info.max_desc, kMaxRingSize);
+    unsigned int max = MIN(info.max_desc, max_ring_size);
     unsigned int size;
     int err;
 
@@ -708,7 +539,7 @@ Manager::setup_device(int16_t id, const struct rte_dma_info &info,
         /* Without a request, the largest power of 2 no greater than the
          * default and what the device supports; beyond what it supports,
          * the nearest power of 2 that it does. */
-        size = requested > max ? max : MIN(kDefaultRingSize, max);
+        size = requested > max ? max : MIN(default_ring_size, max);
         while (!is_power_of_2(size)) {
             size &= size - 1;
         }
@@ -754,112 +585,100 @@ Manager::setup_device(int16_t id, const struct rte_dma_info &info,
         return std::string("starting it failed: ") + ovs_strerror(err);
     }
 
-    /* vhost says only that it failed, with -1, and logs why. */
-    if (rte_vhost_async_dma_configure(id, 0)) {
-        err = to_errno(rte_dma_stop(id));
-        if (err) {
-            VLOG_WARN("DMA device %s: stopping it failed: %s", info.dev_name,
-                      ovs_strerror(err));
-        }
-        return "vhost refused it (see the VHOST_CONFIG log)";
-    }
-
     *ring = size;
     return "";
 }
 
 void
-Manager::set_pmd(const PmdKey &key, const struct dpdk_dma_claim *claim,
-                 bool idle, bool fell_back)
+dma_manager::set_pmd(const pmd_key &key, const struct dpdk_dma_claim *claim,
+                     const char *idle_reason, bool fell_back)
 {
-    std::lock_guard<std::mutex> lock(pmds_mutex_);
-    PmdInfo &pmd = pmds_[key];
+    std::lock_guard<std::mutex> lock(pmds_mutex);
+    pmd_info &pmd = pmds[key];
 
     pmd.device = claim ? claim->dev.name : "";
-    pmd.idle = idle;
+    pmd.idle_reason = idle_reason ? idle_reason : "";
     pmd.n_fallbacks += fell_back;
 }
 
 void
-Manager::remove_pmd(const PmdKey &key)
+dma_manager::remove_pmd(const pmd_key &key)
 {
-    std::lock_guard<std::mutex> lock(pmds_mutex_);
-    pmds_.erase(key);
+    std::lock_guard<std::mutex> lock(pmds_mutex);
+    pmds.erase(key);
 }
 
 bool
-Manager::any_pmd_on_cpu() const
+dma_manager::any_pmd_on_cpu() const
 {
-    std::lock_guard<std::mutex> lock(pmds_mutex_);
+    std::lock_guard<std::mutex> lock(pmds_mutex);
 
-    for (auto &pmd : pmds_) {
-        if (pmd.second.device.empty() && !pmd.second.idle) {
+    for (auto &pmd : pmds) {
+        if (pmd.second.device.empty() && pmd.second.idle_reason.empty()) {
             return true;
         }
     }
     return false;
 }
 
-bool
-Manager::has_device(const char *name) const
+const dma_device *
+dma_manager::device(const char *name) const
 {
-    for (auto &dev : devs_) {
-        if (dev.name == name) {
-            return true;
-        }
-    }
-    return false;
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    return pool.find(name);
 }
 
 void
-Manager::show(struct ds *ds, const char *name) const
+dma_manager::show(struct ds *ds, const char *name) const
 {
+    /* The devices are in use while vhost-async-support is on. */
     ds_put_format(ds, "vhost-async-support: %s\n",
-                  async_enabled() ? "true" : "false");
+                  in_use.load(std::memory_order_relaxed) ? "true" : "false");
     if (!name) {
-        ds_put_format(ds, "DMA devices: %zu\n", devs_.size());
-    }
-    for (auto &dev : devs_) {
-        if (name && dev.name != name) {
-            continue;
-        }
-        if (!dev.unusable.empty()) {
-            ds_put_format(ds, "  %s (id %d, numa %d): unusable: %s\n",
-                          dev.name.c_str(), dev.id, dev.numa,
-                          dev.unusable.c_str());
-            continue;
-        }
-        {
-            std::lock_guard<std::mutex> lock(pool_->mutex);
-            pool_->format_device(*pool_->find(dev.name.c_str()), ds);
-        }
-
-        struct rte_dma_stats stats;
-        memset(&stats, 0, sizeof stats);
-        ds_put_format(ds, "    ring size: %u, ", dev.ring_size);
-        if (!rte_dma_stats_get(dev.id, 0, &stats)) {
-            ds_put_format(ds,
-                          "submitted: %" PRIu64 ", completed: %" PRIu64
-                          ", errors: %" PRIu64 "\n",
-                          stats.submitted, stats.completed, stats.errors);
-        } else {
-            ds_put_cstr(ds, "no counters\n");
-        }
+        std::lock_guard<std::mutex> lock(pool.mutex);
+        ds_put_format(ds, "DMA devices: %zu\n", pool.devices.size());
     }
 
+    {
+        std::lock_guard<std::mutex> lock(pool.mutex);
+
+        for (auto &dev : pool.devices) {
+            struct rte_dma_stats stats;
+
+            if (name && dev->name != name) {
+                continue;
+            }
+            pool.format_device(*dev, ds);
+            if (!dev->unusable.empty()) {
+                continue;
+            }
+            memset(&stats, 0, sizeof stats);
+            ds_put_format(ds, "    ring size: %u, ", dev->ring_size);
+            if (!rte_dma_stats_get(dev->id, 0, &stats)) {
+                ds_put_format(ds,
+                              "submitted: %" PRIu64 ", completed: %" PRIu64
+                              ", errors: %" PRIu64 "\n",
+                              stats.submitted, stats.completed, stats.errors);
+            } else {
+                ds_put_cstr(ds, "no counters\n");
+            }
+        }
+    }
+
     if (!name) {
-        std::lock_guard<std::mutex> lock(pmds_mutex_);
+        std::lock_guard<std::mutex> lock(pmds_mutex);
 
-        ds_put_format(ds, "PMD threads: %zu\n", pmds_.size());
-        for (auto &pmd : pmds_) {
-            const PmdInfo &info = pmd.second;
+        ds_put_format(ds, "PMD threads: %zu\n", pmds.size());
+        for (auto &pmd : pmds) {
+            const pmd_info &info = pmd.second;
+            std::string what = info.device;
 
+            if (what.empty()) {
+                what = info.idle_reason.empty() ? "CPU copy"
+                                                : "idle, " + info.idle_reason;
+            }
             ds_put_format(ds, "  core %u: %s, fallbacks: %" PRIu64 "\n",
-                          pmd.first.first,
-                          !info.device.empty() ? info.device.c_str()
-                          : info.idle          ? "idle, no queue to poll"
-                                               : "CPU copy",
-                          info.n_fallbacks);
+                          pmd.first.first, what.c_str(), info.n_fallbacks);
         }
     }
 }
@@ -879,14 +698,14 @@ void OVS_PRINTF_FORMAT(2, 3)
 }
 
 void
-Manager::unixctl_show(struct unixctl_conn *conn, int argc, const char *argv[],
-                      void *aux OVS_UNUSED)
+unixctl_show(struct unixctl_conn *conn, int argc, const char *argv[],
+             void *aux OVS_UNUSED)
 {
-    Manager &m = get();
+    dma_manager &m = manager();
     const char *name = argc > 1 ? argv[1] : nullptr;
     struct ds ds = DS_EMPTY_INITIALIZER;
 
-    if (name && !m.has_device(name)) {
+    if (name && !m.device(name)) {
         reply_error(conn, "no DMA device named '%s'", name);
         return;
     }
@@ -896,18 +715,18 @@ Manager::unixctl_show(struct unixctl_conn *conn, int argc, const char *argv[],
 }
 
 void
-Manager::unixctl_disable(struct unixctl_conn *conn, int argc OVS_UNUSED,
-                         const char *argv[], void *aux OVS_UNUSED)
+unixctl_disable(struct unixctl_conn *conn, int argc OVS_UNUSED,
+                const char *argv[], void *aux OVS_UNUSED)
 {
-    Manager &m = get();
+    dma_manager &m = manager();
     const char *name = argv[1];
 
-    if (!m.has_device(name)) {
+    if (!m.device(name)) {
         reply_error(conn, "no DMA device named '%s'", name);
         return;
     }
 
-    switch (dpdk_dma_pool_disable(m.pool_, name)) {
+    switch (dpdk_dma_pool_disable(&m.pool, name)) {
     case 0:
         VLOG_INFO("DMA device %s disabled.", name);
         unixctl_command_reply(conn, "disabled");
@@ -916,7 +735,7 @@ Manager::unixctl_disable(struct unixctl_conn *conn, int argc OVS_UNUSED,
         VLOG_INFO("DMA device %s is being disabled: its PMD thread releases "
                   "it at its next reload.",
                   name);
-        m.request_reload();
+        seq_change(m.reload_seq);
         unixctl_command_reply(conn, "disabling: its PMD thread releases it");
         break;
     case EALREADY:
@@ -929,23 +748,23 @@ Manager::unixctl_disable(struct unixctl_conn *conn, int argc OVS_UNUSED,
 }
 
 void
-Manager::unixctl_enable(struct unixctl_conn *conn, int argc OVS_UNUSED,
-                        const char *argv[], void *aux OVS_UNUSED)
+unixctl_enable(struct unixctl_conn *conn, int argc OVS_UNUSED,
+               const char *argv[], void *aux OVS_UNUSED)
 {
-    Manager &m = get();
+    dma_manager &m = manager();
     const char *name = argv[1];
 
-    if (!m.has_device(name)) {
+    if (!m.device(name)) {
         reply_error(conn, "no DMA device named '%s'", name);
         return;
     }
 
-    switch (dpdk_dma_pool_enable(m.pool_, name)) {
+    switch (dpdk_dma_pool_enable(&m.pool, name)) {
     case 0:
         VLOG_INFO("DMA device %s enabled.", name);
         if (m.any_pmd_on_cpu()) {
             /* A PMD thread on CPU copy takes it at its reload. */
-            m.request_reload();
+            seq_change(m.reload_seq);
         }
         unixctl_command_reply(conn, "enabled");
         break;
@@ -959,20 +778,18 @@ Manager::unixctl_enable(struct unixctl_conn *conn, int argc OVS_UNUSED,
 }
 
 /* The calling PMD thread's claim and what it last said about it. */
-struct PmdState {
-    ~PmdState()
+struct pmd_state {
+    ~pmd_state()
     {
-        /* dpdk_dma_pmd_exit() released the claim, unless copies were in
-         * flight: then the device stays claimed, as it must. */
-        if (claim && !dpdk_dma_claim_inflight(claim)) {
-            dpdk_dma_claim_release(&claim);
-        }
+        /* dpdk_dma_pmd_exit() released the claim, unless the thread ended
+         * without it. */
+        dpdk_dma_claim_release(&claim);
     }
 
-    PmdKey
+    pmd_key
     key() const
     {
-        return PmdKey(core_id, this);
+        return pmd_key(core_id, this);
     }
 
     struct dpdk_dma_claim *claim = nullptr;
@@ -980,28 +797,17 @@ struct PmdState {
     unsigned int core_id = 0;
 };
 
-thread_local PmdState pmd_state;
+thread_local pmd_state pmd;
 
 /* Releases the calling thread's claim, saying 'why'.  Returns true if the
- * device is then free for another thread.  Keeps the claim, and returns
- * false, if copies are still in flight. */
+ * device is then free for another thread. */
 bool
 pmd_release(const char *why)
 {
-    PmdState &pmd = pmd_state;
     std::string name = dpdk_dma_claim_dev_name(pmd.claim);
-    int64_t inflight = dpdk_dma_claim_inflight(pmd.claim);
     bool freed = !dpdk_dma_claim_revoked(pmd.claim);
 
-    if (dpdk_dma_claim_release(&pmd.claim)) {
-        static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
-
-        VLOG_WARN_RL(&rl,
-                     "PMD thread on core %u keeps DMA device %s: %" PRId64
-                     " copies are in flight.",
-                     pmd.core_id, name.c_str(), inflight);
-        return false;
-    }
+    dpdk_dma_claim_release(&pmd.claim);
     VLOG_INFO("PMD thread on core %u released DMA device %s (%s).",
               pmd.core_id, name.c_str(), why);
     return freed;
@@ -1017,35 +823,22 @@ dpdk_dma_print_version() noexcept
 }
 
 void
-dpdk_dma_set_config(const struct smap *ovs_other_config) noexcept
+dpdk_dma_set_config(bool in_use, unsigned int ring_size,
+                    dpdk_dma_attach_func *attach) noexcept
 {
-    Manager::get().set_config(ovs_other_config);
-}
-
-void
-dpdk_dma_check_without_dpdk(const struct smap *ovs_other_config) noexcept
-{
-    static bool warned = false; /* Main thread only. */
-
-    if (!smap_get_bool(ovs_other_config, "vhost-async-support", false)) {
-        warned = false;
-    } else if (!warned) {
-        warned = true;
-        VLOG_WARN("other_config:vhost-async-support is ignored: DPDK is not "
-                  "initialized (see other_config:dpdk-init).");
-    }
+    manager().set_config(in_use, ring_size, attach);
 }
 
 bool
-dpdk_dma_async_enabled(void) noexcept
+dpdk_dma_in_use(void) noexcept
 {
-    return Manager::get().async_enabled();
+    return manager().in_use.load(std::memory_order_acquire);
 }
 
 bool
 dpdk_dma_reload_needed(uint64_t *seq) noexcept
 {
-    uint64_t cur = Manager::get().reload_seq();
+    uint64_t cur = seq_read(manager().reload_seq);
     bool first = !*seq;
 
     if (*seq == cur) {
@@ -1058,41 +851,90 @@ dpdk_dma_reload_needed(uint64_t *seq) noexcept
 void
 dpdk_dma_reload_wait(uint64_t seq) noexcept
 {
-    Manager::get().wait_reload(seq);
+    seq_wait(manager().reload_seq, seq);
 }
 
-void
-dpdk_dma_pmd_reload(unsigned int core_id, int numa_id, bool busy) noexcept
+size_t
+dpdk_dma_n_devices(void) noexcept
 {
-    Manager &m = Manager::get();
-    PmdState &pmd = pmd_state;
-    bool want = m.async_enabled() && busy;
+    return manager().n_ready.load(std::memory_order_acquire);
+}
+
+int
+dpdk_dma_device_id(size_t index) noexcept
+{
+    return manager().ready_ids[index];
+}
+
+const char *
+dpdk_dma_device_name(int dev_id) noexcept
+{
+    dma_manager &m = manager();
+    std::lock_guard<std::mutex> lock(m.pool.mutex);
+
+    for (auto &dev : m.pool.devices) {
+        if (dev->id == dev_id) {
+            return dev->name.c_str();
+        }
+    }
+    return "unknown DMA device";
+}
+
+int
+dpdk_dma_device_counts(int dev_id, uint64_t *submitted,
+                       uint64_t *completed) noexcept
+{
+    struct rte_dma_stats st;
+    int err;
+
+    memset(&st, 0, sizeof st);
+    err = to_errno(rte_dma_stats_get(dev_id, 0, &st));
+    if (submitted) {
+        *submitted = err ? UINT64_MAX : st.submitted;
+    }
+    if (completed) {
+        *completed = err ? 0 : st.completed;
+    }
+    return err;
+}
+
+int
+dpdk_dma_device_inflight(int dev_id, uint64_t *n) noexcept
+{
+    uint64_t submitted, completed;
+    int err = dpdk_dma_device_counts(dev_id, &submitted, &completed);
+
+    if (err) {
+        *n = UINT64_MAX;
+    } else {
+        *n = submitted > completed ? submitted - completed : 0;
+    }
+    return err;
+}
+
+int
+dpdk_dma_pmd_update(unsigned int core_id, int numa_id,
+                    const char *idle_reason) noexcept
+{
+    dma_manager &m = manager();
     bool freed = false;
     bool fell_back = false;
 
-    /* Copies in flight go back to their queues before anything changes. */
-    vhost_async_pmd_drain();
     pmd.core_id = core_id;
-    if (pmd.claim && (!want || dpdk_dma_claim_revoked(pmd.claim))) {
-        const char *why = !m.async_enabled() ? "vhost-async-support is off"
-                          : !busy            ? "no queue to poll"
-                                             : "device disabled";
-
-        /* With copies in flight it keeps the device until a later
-         * reload (the data path drains before it reloads). */
-        freed = pmd_release(why);
+    if (pmd.claim && (idle_reason || dpdk_dma_claim_revoked(pmd.claim))) {
+        freed = pmd_release(idle_reason ? idle_reason : "device disabled");
     }
 
-    if (!pmd.claim && want) {
+    if (!pmd.claim && !idle_reason) {
         struct dpdk_dma_claim *claim;
 
-        if (!dpdk_dma_pool_claim(&m.pool(), core_id, numa_id, &claim)) {
+        if (!dpdk_dma_pool_claim(&m.pool, core_id, numa_id, &claim)) {
             int dev_numa = claim->dev.numa;
 
             pmd.claim = claim;
             pmd.on_cpu = false;
             if (dev_numa >= 0 && dev_numa != numa_id) {
-                m.count_cross_numa();
+                m.n_cross_numa.fetch_add(1, std::memory_order_relaxed);
                 VLOG_WARN("PMD thread on core %u (numa %d) claimed DMA "
                           "device %s on numa %d: no free device on its own "
                           "numa node.",
@@ -1104,69 +946,48 @@ dpdk_dma_pmd_reload(unsigned int core_id, int numa_id, bool busy) noexcept
             }
         } else if (!pmd.on_cpu) {
             pmd.on_cpu = fell_back = true;
-            m.count_no_free();
+            m.n_no_free.fetch_add(1, std::memory_order_relaxed);
             VLOG_INFO("PMD thread on core %u found no free DMA device: it "
                       "copies with the CPU.",
                       core_id);
         }
-    } else if (!want) {
+    } else if (idle_reason) {
         pmd.on_cpu = false;
     }
 
-    if (m.async_enabled() || pmd.claim) {
-        m.set_pmd(pmd.key(), pmd.claim, !busy, fell_back);
+    if (dpdk_dma_in_use() || pmd.claim) {
+        m.set_pmd(pmd.key(), pmd.claim, idle_reason, fell_back);
     } else {
         m.remove_pmd(pmd.key());
     }
 
     if (freed && m.any_pmd_on_cpu()) {
         /* A PMD thread on CPU copy may take the device just freed. */
-        m.request_reload();
+        seq_change(m.reload_seq);
     }
+    return pmd.claim ? pmd.claim->dev.id : -1;
 }
 
 void
 dpdk_dma_pmd_exit(void) noexcept
 {
-    Manager &m = Manager::get();
-    PmdState &pmd = pmd_state;
+    dma_manager &m = manager();
     bool freed = false;
 
-    vhost_async_pmd_drain();
     m.remove_pmd(pmd.key());
     if (pmd.claim) {
         freed = pmd_release("thread exiting");
-        if (pmd.claim) {
-            VLOG_ERR("PMD thread on core %u exits with %" PRId64 " copies in "
-                     "flight on DMA device %s, which stays claimed.",
-                     pmd.core_id, dpdk_dma_claim_inflight(pmd.claim),
-                     dpdk_dma_claim_dev_name(pmd.claim));
-        }
     }
     pmd.on_cpu = false;
     if (freed) {
         /* Another PMD thread may be waiting for a device, and may not be
          * listed yet: wake them all. */
-        m.request_reload();
+        seq_change(m.reload_seq);
     }
-}
-
-unsigned int
-dpdk_dma_pmd_poll(void) noexcept
-{
-    return vhost_async_pmd_poll();
 }
 
 int
 dpdk_dma_pmd_dev_id(void) noexcept
 {
-    struct dpdk_dma_claim *claim = pmd_state.claim;
-
-    return claim ? claim->dev.id : -1;
-}
-
-struct dpdk_dma_claim *
-dpdk_dma_pmd_claim(void) noexcept
-{
-    return pmd_state.claim;
+    return pmd.claim ? pmd.claim->dev.id : -1;
 }

@@ -25,19 +25,22 @@
 extern "C" {
 #endif
 
-/* DMA engines for the vhost-user data path.
- * =========================================
+/* DMA devices and the threads that own them.
+ * ==========================================
  *
  * This module owns the DPDK dmadev devices (Intel DSA and CBDMA/IOAT
- * channels bound to vfio-pci, or software devices such as dma_skeleton) that
- * ovs-vswitchd uses to copy packets to and from vhost-user guests when
- * other_config:vhost-async-support is true.
+ * channels bound to vfio-pci, or software devices such as dma_skeleton) of
+ * ovs-vswitchd, and decides which thread uses which.  It knows nothing of
+ * what they copy: its user (vhost-async.h) turns them on, offers each one
+ * to its own library as it is set up, and submits and reaps the copies.
  *
- * When the option is first seen true, after DPDK is initialized, every
- * dmadev that EAL probed is examined.  A usable one (it copies memory to
- * memory, has a virtual channel, and its id is below vhost's limit of 64) is
- * configured with one virtual channel, started, announced to vhost and put
- * into the pool.  The others are logged with the reason and left alone.
+ * When its user first puts the devices in use (dpdk_dma_set_config()),
+ * after DPDK is initialized, every dmadev that EAL probed is examined.  A
+ * usable one (it copies memory to memory and has a virtual channel) is
+ * configured with one virtual channel and started, then offered to the
+ * user's 'attach' function; if that accepts it, it goes into the pool.  The
+ * others are logged with the reason and left alone.  Devices are set up
+ * once and never stopped: stopping a device loses the copies it holds.
  *
  *
  * Ownership
@@ -45,28 +48,28 @@ extern "C" {
  *
  * A dmadev is one hardware channel, and DPDK does not let two threads drive
  * it at once.  So a PMD thread claims a whole device for itself when it
- * starts, keeps it while it runs, and gives it back when it exits, when the
- * option is turned off, or when the device is taken out of service
- * (dpdk/dma-disable).  At each reload, a PMD thread without a device tries
- * again.  A PMD thread that finds no free device copies with the CPU, as
- * upstream Open vSwitch does.  Other threads never claim a device.
+ * starts, keeps it across its reloads, and gives it back when it exits,
+ * when the devices go out of use, when it has nothing to poll, or when the
+ * device is taken out of service (dpdk/dma-disable).  A PMD thread that
+ * finds no free device does without, as upstream Open vSwitch does; it
+ * tries again at each reload.  Other threads never claim a device.
  *
- * A claim may not end while copies submitted through it are in flight: the
- * data path counts them with dpdk_dma_claim_inflight_add() and drains them
- * before its thread reloads or exits.
+ * Whether a device still holds copies is the device's own count
+ * (dpdk_dma_device_inflight()).  The user must not let a claim go while
+ * the device holds copies of its thread: dpdk_dma_pmd_update() and
+ * dpdk_dma_pmd_exit() come after it has drained them.
  *
  *
  * Thread-safety
  * -------------
  *
- * The pool functions are thread-safe: each pool has a mutex, taken at thread
- * start, reload and exit and by the management commands, never per packet.
- * dpdk_dma_pmd_*() act on the calling thread's own claim.  A claim belongs
- * to the thread that took it; only that thread may release it or change its
- * in-flight count. */
-
-struct ds;
-struct smap;
+ * The configuration functions are for the main thread.  The set of devices
+ * in the pool never changes once it is set up, so dpdk_dma_n_devices() and
+ * dpdk_dma_device_id() may be called by any thread without a lock;
+ * dpdk_dma_device_name(), for messages, takes the pool's mutex.
+ * dpdk_dma_pmd_*() act on the calling thread's own claim.  The pool has a
+ * mutex, taken at thread start, reload and exit and by the management
+ * commands, never per packet. */
 
 /* The C++ definitions of these functions throw nothing. */
 #ifdef __cplusplus
@@ -85,113 +88,62 @@ void dpdk_dma_print_version(void) DPDK_DMA_NOEXCEPT;
 
 /* Configuration.  Main thread only.
  *
- * dpdk_dma_set_config() takes the DMA options from 'ovs_other_config' (the
- * Open_vSwitch table's other_config) each time the configuration is read
- * after DPDK is initialized, that is, at each run of the main loop: it costs
- * little when nothing changed.  The first call registers the dpdk/dma-*
- * commands.  Turning vhost-async-support on sets the DMA devices up (once)
- * and makes PMD threads claim them at a reload; turning it off makes them
- * release their devices. */
-void dpdk_dma_set_config(const struct smap *ovs_other_config)
-    DPDK_DMA_NOEXCEPT;
-
-/* Called instead of dpdk_dma_set_config() while DPDK is not initialized:
- * warns, once each time it is turned on, that other_config's
- * vhost-async-support cannot take effect. */
-void dpdk_dma_check_without_dpdk(const struct smap *ovs_other_config)
-    DPDK_DMA_NOEXCEPT;
-
-/* Returns true if other_config:vhost-async-support is true. */
-bool dpdk_dma_async_enabled(void) DPDK_DMA_NOEXCEPT;
+ * The user calls dpdk_dma_set_config() each time the configuration is read
+ * after DPDK is initialized, with whether the devices are wanted ('in_use')
+ * and the number of descriptors it wants in each device's ring ('ring_size',
+ * a power of 2, or 0 for the default of 4096).  The first call registers the
+ * dpdk/dma-* commands.  The first call with 'in_use' sets the devices up,
+ * offering each one to 'attach', which returns NULL to accept it or why it
+ * refuses it; a device whose ring cannot be 'ring_size' gets the nearest
+ * size it can have, with a warning.  Devices are set up once: a later
+ * 'ring_size' changes nothing.  A change of 'in_use' makes PMD threads
+ * reload, to claim or release devices. */
+typedef const char *dpdk_dma_attach_func(int dev_id);
+void dpdk_dma_set_config(bool in_use, unsigned int ring_size,
+                         dpdk_dma_attach_func *attach) DPDK_DMA_NOEXCEPT;
+bool dpdk_dma_in_use(void) DPDK_DMA_NOEXCEPT;
 
 /* Returns true, and updates '*seq', if PMD threads must reload because
  * their claims must change (a device was disabled, enabled or freed, the
- * option was toggled) since '*seq' was last updated.  Start from '*seq' = 0:
- * the first call only sets it.  dpdk_dma_reload_wait() makes the next
- * poll_block() wake up when a reload is needed. */
+ * devices went in or out of use) since '*seq' was last updated.  Start from
+ * '*seq' = 0: the first call only sets it.  dpdk_dma_reload_wait() makes
+ * the next poll_block() wake up when a reload is needed. */
 bool dpdk_dma_reload_needed(uint64_t *seq) DPDK_DMA_NOEXCEPT;
 void dpdk_dma_reload_wait(uint64_t seq) DPDK_DMA_NOEXCEPT;
 
+/* The devices of the pool, whoever owns them: there are
+ * dpdk_dma_n_devices(), with dmadev ids dpdk_dma_device_id(0) and up. */
+size_t dpdk_dma_n_devices(void) DPDK_DMA_NOEXCEPT;
+int dpdk_dma_device_id(size_t index) DPDK_DMA_NOEXCEPT;
+
+/* Returns the name of device 'dev_id', or "unknown DMA device" if it is not
+ * in the pool. */
+const char *dpdk_dma_device_name(int dev_id) DPDK_DMA_NOEXCEPT;
+
+/* Stores in '*submitted' and '*completed' device 'dev_id''s own counters of
+ * the copies submitted to it and completed by it (including failed ones;
+ * some drivers count a copy completed only once it is reaped), and in '*n'
+ * how many copies it holds: submitted, not completed.  Returns 0, or a
+ * positive errno value if the device cannot tell ('*n' is then UINT64_MAX).
+ * Any of the pointers may be null. */
+int dpdk_dma_device_counts(int dev_id, uint64_t *submitted,
+                           uint64_t *completed) DPDK_DMA_NOEXCEPT;
+int dpdk_dma_device_inflight(int dev_id, uint64_t *n) DPDK_DMA_NOEXCEPT;
+
 /* PMD threads.
  *
- * A PMD thread calls dpdk_dma_pmd_reload() when it starts and at each
- * reload, before it tells the main thread that the reload is done, and
- * dpdk_dma_pmd_exit() instead when it exits.  'busy' says whether it polls
- * any queue: a thread with nothing to poll needs no device.  Both first
- * drain the copies the thread has in flight.  In between,
- * dpdk_dma_pmd_dev_id() is its device, or -1 for CPU copy, and
- * dpdk_dma_pmd_claim() its claim, or NULL, and the thread calls
- * dpdk_dma_pmd_poll() on every iteration of its loop to reap the copies its
- * device completed.  dpdk_dma_pmd_poll() returns the number of packets it
- * reaped. */
-void dpdk_dma_pmd_reload(unsigned int core_id, int numa_id, bool busy)
-    DPDK_DMA_NOEXCEPT;
+ * A PMD thread calls dpdk_dma_pmd_update() when it starts and at each
+ * reload, and dpdk_dma_pmd_exit() when it exits, each time once the copies
+ * submitted through its device are back.  With a null 'idle_reason', it
+ * wants a device: it keeps the one it has unless it is being disabled, or
+ * claims one, preferring its NUMA node.  Otherwise it releases its device
+ * and 'idle_reason' says why ("no queue to poll"), for the log and
+ * dpdk/dma-show.  Returns the thread's device, or -1 for none; so does
+ * dpdk_dma_pmd_dev_id() until the next update. */
+int dpdk_dma_pmd_update(unsigned int core_id, int numa_id,
+                        const char *idle_reason) DPDK_DMA_NOEXCEPT;
 void dpdk_dma_pmd_exit(void) DPDK_DMA_NOEXCEPT;
-unsigned int dpdk_dma_pmd_poll(void) DPDK_DMA_NOEXCEPT;
 int dpdk_dma_pmd_dev_id(void) DPDK_DMA_NOEXCEPT;
-struct dpdk_dma_claim *dpdk_dma_pmd_claim(void) DPDK_DMA_NOEXCEPT;
-
-/* Pools and claims (DPDK builds only).
- *
- * ovs-vswitchd has one pool, filled from DPDK.  These functions let unit
- * tests build pools of their own, with devices that need not exist.
- *
- * Return values are 0 or a positive errno value:
- *
- *   - dpdk_dma_pool_add(): EEXIST if a device with that id or name is
- *     already in the pool.
- *
- *   - dpdk_dma_pool_claim(): ENODEV if no device is free; '*claimp' is then
- *     NULL.  Prefers a device on 'numa_id', then one whose NUMA node is
- *     unknown (-1), then any.
- *
- *   - dpdk_dma_claim_release(): releases '*claimp' and sets it to NULL.
- *     ENOENT if '*claimp' is already NULL (released twice), EBUSY if copies
- *     are still in flight (the claim is kept).
- *
- *   - dpdk_dma_pool_disable(): takes device 'name' out of service.  A free
- *     device is disabled at once.  A claimed one stays with its owner until
- *     the owner releases it (dpdk_dma_claim_revoked() tells the owner to) and
- *     is then disabled; the return value is then EINPROGRESS.  ENOENT if
- *     there is no such device, EALREADY if it is disabled or being disabled.
- *
- *   - dpdk_dma_pool_enable(): puts a disabled device back into service, or
- *     cancels a pending disable.  ENOENT if there is no such device,
- *     EALREADY if it is in service. */
-struct dpdk_dma_pool;
-struct dpdk_dma_claim;
-
-struct dpdk_dma_pool *dpdk_dma_pool_create(void) DPDK_DMA_NOEXCEPT;
-void dpdk_dma_pool_destroy(struct dpdk_dma_pool *) DPDK_DMA_NOEXCEPT;
-int dpdk_dma_pool_add(struct dpdk_dma_pool *, int dev_id, const char *name,
-                      int numa_id) DPDK_DMA_NOEXCEPT;
-size_t dpdk_dma_pool_n_free(const struct dpdk_dma_pool *)
-    DPDK_DMA_NOEXCEPT;
-
-int dpdk_dma_pool_claim(struct dpdk_dma_pool *, unsigned int core_id,
-                        int numa_id, struct dpdk_dma_claim **claimp)
-    DPDK_DMA_NOEXCEPT;
-int dpdk_dma_claim_release(struct dpdk_dma_claim **claimp)
-    DPDK_DMA_NOEXCEPT;
-int dpdk_dma_claim_dev_id(const struct dpdk_dma_claim *) DPDK_DMA_NOEXCEPT;
-const char *dpdk_dma_claim_dev_name(const struct dpdk_dma_claim *)
-    DPDK_DMA_NOEXCEPT;
-bool dpdk_dma_claim_revoked(const struct dpdk_dma_claim *)
-    DPDK_DMA_NOEXCEPT;
-void dpdk_dma_claim_inflight_add(struct dpdk_dma_claim *, int64_t delta)
-    DPDK_DMA_NOEXCEPT;
-int64_t dpdk_dma_claim_inflight(const struct dpdk_dma_claim *)
-    DPDK_DMA_NOEXCEPT;
-
-int dpdk_dma_pool_disable(struct dpdk_dma_pool *, const char *name)
-    DPDK_DMA_NOEXCEPT;
-int dpdk_dma_pool_enable(struct dpdk_dma_pool *, const char *name)
-    DPDK_DMA_NOEXCEPT;
-
-/* Appends to 'ds' a description of each device of 'pool': its name, id, NUMA
- * node, state and claim counters. */
-void dpdk_dma_pool_format(const struct dpdk_dma_pool *, struct ds *)
-    DPDK_DMA_NOEXCEPT;
 
 /* Adds to this module's coverage counters.  Main thread only.  They are
  * defined in C, in dpdk-dma-coverage.c, because coverage.h cannot be

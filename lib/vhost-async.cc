@@ -14,7 +14,7 @@
  * limitations under the License.
  */
 
-/* Asynchronous (DMA) vhost copies: see vhost-async.h for what and why. */
+/* Asynchronous (DMA) vhost copies: see vhost-async.h for the rules. */
 
 #include <config.h>
 
@@ -23,22 +23,33 @@
 #include <algorithm>
 #include <atomic>
 #include <cinttypes>
+#include <cstddef>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include <rte_dmadev.h>
 #include <rte_mbuf.h>
+#include <rte_pause.h>
 #include <rte_vhost.h>
 #include <rte_vhost_async.h>
 
 #include "dpdk-dma.h"
 #include "openvswitch/netdev.h"
 #include "openvswitch/vlog.h"
+#include "smap.h"
 #include "timeval.h"
 extern "C" {
 #include "seq.h" /* No C++ guard of its own. */
+
+/* From ovs-rcu.h and ovs-thread.h, which C++ cannot include. */
+void ovsrcu_quiesce(void);
+void ovsrcu_quiesce_start(void);
+void ovsrcu_quiesce_end(void);
+bool ovsrcu_is_quiescent(void);
+int count_cpu_cores(void);
 }
 #include "util.h"
 
@@ -48,90 +59,177 @@ namespace {
 
 /* vhost has at most this many vrings per device (128 queue pairs).  Vrings
  * beyond it, if a future vhost allowed them, would copy with the CPU. */
-constexpr int kMaxVrings = 256;
+constexpr int max_vrings = 256;
 
 /* Largest burst vhost takes or returns in one call. */
-constexpr int kBurst = 32;
+constexpr int burst_size = 32;
 
-/* How long a drain waits for a DMA device to finish the copies it holds.
- * A device completes a copy in microseconds: hitting this means it is stuck,
- * and the copies are left in flight (and logged) rather than freed under
- * the device's feet. */
-constexpr long long kDrainTimeoutMs = 1000;
+/* A thread that waits for DMA devices warns this often. */
+constexpr long long warn_interval_ms = 1000;
 
-enum Dir { kTx = 0, kRx = 1 }; /* To the guest (enqueue), from it (dequeue). */
+enum direction { DIR_TX = 0, DIR_RX = 1 }; /* To the guest, from it. */
 
-Dir
+direction
 vring_dir(uint16_t vring)
 {
     /* Even vrings are the guest's receive queues, where OVS enqueues. */
-    return vring % 2 ? kRx : kTx;
+    return vring % 2 ? DIR_RX : DIR_TX;
 }
 
-/* Frames shorter than this are copied with the CPU (0: none are). */
+std::atomic<bool> async_enabled{false};
 std::atomic<unsigned int> min_frame_size{VHOST_ASYNC_MIN_FRAME_SIZE_DEFAULT};
 
-struct Counters {
-    std::atomic<uint64_t> submitted{0};   /* Packets given to a DMA device. */
-    std::atomic<uint64_t> completed{0};   /* ...whose copies came back. */
-    std::atomic<uint64_t> cpu{0};         /* Copied with the CPU instead. */
-    std::atomic<uint64_t> cpu_short{0};   /* ...for being short. */
-    std::atomic<uint64_t> order_drops{0}; /* CPU copy would reorder. */
-    std::atomic<uint64_t> cleared{0};     /* Freed by a teardown drain. */
-
-    void
-    add(std::atomic<uint64_t> &c, uint64_t n)
-    {
-        c.fetch_add(n, std::memory_order_relaxed);
-    }
-
-    void
-    reset()
-    {
-        for (auto *c : {&submitted, &completed, &cpu, &cpu_short, &order_drops,
-                        &cleared}) {
-            c->store(0, std::memory_order_relaxed);
-        }
-    }
+/* Port counters.  Each thread counts in a slot of its own. */
+enum counter {
+    CTR_SUBMITTED,   /* Packets given to a DMA device. */
+    CTR_COMPLETED,   /* ...whose copies came back. */
+    CTR_CLEARED,     /* ...freed by a teardown, the guest gone. */
+    CTR_CPU,         /* Copied with the CPU instead. */
+    CTR_CPU_SHORT,   /* ...for being short. */
+    CTR_ORDER_DROPS, /* Dropped: copies in flight would not complete. */
+    CTR_ORDER_WAITS, /* Copied with the CPU after copies in flight. */
+    N_COUNTERS
 };
 
-struct Vring {
-    /* An async channel is registered on this vring. */
+struct alignas(CACHE_LINE_SIZE) slot_counters {
+    std::atomic<uint64_t> n[2][N_COUNTERS];
+};
+
+/* Thread slots: a thread takes one the first time it counts, and gives it
+ * back when it ends; the next thread that takes it goes on adding to the
+ * same counters.  A thread that finds none (more threads than
+ * count_slots()) counts in the port's shared slot, atomically. */
+std::mutex slots_mutex;
+std::vector<bool> slots_used;
+
+size_t
+count_slots()
+{
+    /* PMD threads (at most one per core and datapath), the main thread,
+     * DPDK's vhost thread, and room to spare. */
+    static const size_t n = 2 * std::max(count_cpu_cores(), 1) + 8;
+    return n;
+}
+
+struct thread_slot {
+    ~thread_slot()
+    {
+        if (index >= 0) {
+            std::lock_guard<std::mutex> lock(slots_mutex);
+            slots_used[index] = false;
+        }
+    }
+
+    int index = -1;
+    bool none = false; /* None was free. */
+};
+
+thread_local thread_slot this_slot;
+
+int
+get_slot()
+{
+    if (OVS_UNLIKELY(this_slot.index < 0 && !this_slot.none)) {
+        std::lock_guard<std::mutex> lock(slots_mutex);
+
+        slots_used.resize(count_slots());
+        for (size_t i = 0; i < slots_used.size(); i++) {
+            if (!slots_used[i]) {
+                slots_used[i] = true;
+                this_slot.index = i;
+                return i;
+            }
+        }
+        this_slot.none = true;
+        VLOG_WARN("more threads use vhost async counters than the %zu "
+                  "slots for them: this one counts in a shared slot.",
+                  slots_used.size());
+    }
+    return this_slot.index;
+}
+
+/* One vring of a port.  Allocated when a guest first has it, freed with the
+ * port, so that a pointer to it stays valid for the port's life. */
+struct async_vring {
+    /* An async channel is registered on this vring.  Written by the vhost
+     * thread while no thread uses the vring for copies. */
     std::atomic<bool> registered{false};
 
-    /* Ids of the DMA devices that were given copies for this vring since
-     * it last had nothing in flight (ids are below 64, vhost's limit). */
-    std::atomic<uint64_t> dma_mask{0};
+    /* vhost still has the channel of a guest that went after it unmapped
+     * the vring (vhost refuses to unregister it then): the next guest's
+     * attach unregisters it first.  vhost callbacks only. */
+    bool stale_channel = false;
 
-    /* Packets submitted and not yet returned by vhost. */
-    std::atomic<int64_t> inflight{0};
+    /* Receive vrings.  These members belong to the thread that polls the
+     * vring, one at a time: dpif-netdev moves a queue between PMD threads
+     * only across their reloads, which order the old poller and the new
+     * one; vhost callbacks reset them while no thread polls the port. */
+    alignas(CACHE_LINE_SIZE) std::atomic<bool> polling{false};
+    std::vector<rte_mbuf *> held; /* Taken back, returned first. */
+    size_t held_head = 0;
+    std::atomic<uint64_t> n_held{0}; /* held.size() - held_head. */
+    uint64_t seen_drained = 0;       /* n_drained when last absorbed. */
+    std::atomic<uint64_t> n_absorbed{0};
+    /* vhost's count of copies in flight on the vring: what vhost said after
+     * the poller's last call, less what the poller took back since.  Exact:
+     * only the poller submits, and a drain that takes copies back from
+     * another thread empties the vring. */
+    int inflight = 0;
+    bool listed = false;  /* On the poller's list. */
+    uint64_t len_avg = 0; /* 8 x average length, in 1/16 byte. */
+    bool rx_short = true; /* That average is below min_frame_size. */
 
-    /* Packets from the guest whose copies a PMD thread's drain completed
-     * before it reloaded: the next receive call returns them first.  Only
-     * the thread that polls the queue touches it (the reload orders the old
-     * and the new one). */
-    std::vector<rte_mbuf *> stash;
+    /* Starts the poller's state afresh, for a new guest.  No thread may
+     * poll the vring. */
+    void
+    reset_poller()
+    {
+        inflight = 0;
+        listed = false;
+        len_avg = 0;
+        rx_short = true;
+    }
 
-    /* Frames from the guest, for the thread that polls the queue (ordered
-     * by the reload like 'stash'): 8 times the moving average of their
-     * length in sixteenths of a byte, and whether that average is below
-     * min_frame_size. */
-    uint64_t rx_avg_state = 0;
-    bool rx_short = true;
+    /* Packets from the guest that a vring state change took back, for the
+     * poller, which moves them to 'held'.  The vhost thread appends under
+     * the mutex, then counts them in 'n_drained'. */
+    alignas(CACHE_LINE_SIZE) std::mutex drained_mutex;
+    std::vector<rte_mbuf *> drained;
+    std::atomic<uint64_t> n_drained{0};
 };
 
 } // namespace
 
 struct vhost_async_port {
     vhost_async_port(const char *name_, struct seq *reconfigure_seq_)
-        : name(name_), reconfigure_seq(reconfigure_seq_)
+        : name(name_), reconfigure_seq(reconfigure_seq_),
+          counters(new slot_counters[count_slots()]())
     {}
 
     ~vhost_async_port()
     {
-        for (Vring &vr : vrings) {
-            free_stash(vr);
+        for (auto &p : vrings) {
+            struct async_vring *vr = p.load(std::memory_order_relaxed);
+
+            if (vr) {
+                free_held(*vr, false);
+                delete vr;
+            }
         }
+    }
+
+    /* Returns vring 'i', allocating it first if it has never existed.
+     * vhost callbacks only. */
+    struct async_vring &
+    make_vring(int i)
+    {
+        struct async_vring *vr = vrings[i].load(std::memory_order_relaxed);
+
+        if (!vr) {
+            vr = new async_vring;
+            vrings[i].store(vr, std::memory_order_release);
+        }
+        return *vr;
     }
 
     void
@@ -149,13 +247,62 @@ struct vhost_async_port {
     }
 
     void
-    free_stash(Vring &vr)
+    count(direction d, counter c, uint64_t n)
     {
-        if (!vr.stash.empty()) {
-            dir[kRx].add(dir[kRx].cleared, vr.stash.size());
-            rte_pktmbuf_free_bulk(vr.stash.data(), vr.stash.size());
-            vr.stash.clear();
+        if (!n) {
+            return;
         }
+
+        int slot = get_slot();
+        if (OVS_LIKELY(slot >= 0)) {
+            std::atomic<uint64_t> &x = counters[slot].n[d][c];
+
+            x.store(x.load(std::memory_order_relaxed) + n,
+                    std::memory_order_relaxed);
+        } else {
+            shared.n[d][c].fetch_add(n, std::memory_order_relaxed);
+        }
+    }
+
+    uint64_t
+    total(direction d, counter c) const
+    {
+        uint64_t sum = shared.n[d][c].load(std::memory_order_relaxed);
+
+        for (size_t i = 0; i < count_slots(); i++) {
+            sum += counters[i].n[d][c].load(std::memory_order_relaxed);
+        }
+        return sum;
+    }
+
+    /* Frees the packets from the guest that 'vr' holds, and counts them as
+     * cleared if 'count_cleared'.  No thread may poll the vring. */
+    void
+    free_held(struct async_vring &vr, bool count_cleared)
+    {
+        std::lock_guard<std::mutex> lock(vr.drained_mutex);
+        size_t n = vr.held.size() - vr.held_head + vr.drained.size();
+
+        rte_pktmbuf_free_bulk(vr.held.data() + vr.held_head,
+                              vr.held.size() - vr.held_head);
+        rte_pktmbuf_free_bulk(vr.drained.data(), vr.drained.size());
+        if (count_cleared) {
+            count(DIR_RX, CTR_CLEARED, n);
+        }
+        vr.held.clear();
+        vr.held_head = 0;
+        vr.n_held.store(0, std::memory_order_relaxed);
+        vr.drained.clear();
+        vr.seen_drained = vr.n_drained.load(std::memory_order_relaxed);
+        vr.n_absorbed.store(vr.seen_drained, std::memory_order_relaxed);
+    }
+
+    struct async_vring *
+    get_vring(uint16_t vring) const
+    {
+        return vring < max_vrings
+                   ? vrings[vring].load(std::memory_order_acquire)
+                   : nullptr;
     }
 
     /* Whether the settings ask for asynchronous copy on this port. */
@@ -164,7 +311,7 @@ struct vhost_async_port {
     {
         int opt = option.load(std::memory_order_relaxed);
 
-        return opt >= 0 ? opt : dpdk_dma_async_enabled();
+        return opt >= 0 ? opt : async_enabled.load(std::memory_order_relaxed);
     }
 
     /* Whether the port's socket should be registered for asynchronous copy
@@ -204,6 +351,7 @@ struct vhost_async_port {
      * setting, 0 or 1 overrides it. */
     std::atomic<int> option{-1};
     std::string bad_option; /* Last invalid value logged (main thread). */
+    std::string bad_keys;   /* Unknown option names logged (main thread). */
 
     /* The socket was registered, and for asynchronous copy; it was
      * registered with an option that rules asynchronous copy out.  Written by
@@ -214,19 +362,35 @@ struct vhost_async_port {
 
     /* A guest is attached and its vrings have async channels. */
     std::atomic<bool> active{false};
+
+    /* The attached guest's vhost device id, until destroy_device() has
+     * cleared its vrings; -1 without one.  'tearing' is set while
+     * destroy_device() clears them. */
     std::atomic<int> vid{-1};
+    std::atomic<bool> tearing{false};
 
-    /* Changes whenever a guest goes: PMD threads forget their queues of a
-     * generation that is gone (its teardown drained them). */
-    std::atomic<uint64_t> gen{0};
+    /* Even while a guest is attached, odd from the moment it starts to go:
+     * a PMD thread's list entry is valid only while the generation is the
+     * one it was made in. */
+    std::atomic<uint64_t> gen{1};
 
-    Vring vrings[kMaxVrings];
-    Counters dir[2];
+    /* Allocated by the vhost thread when a guest first has the vring, freed
+     * with the port: a pointer read once stays valid. */
+    std::atomic<struct async_vring *> vrings[max_vrings] = {};
+
+    /* PMD threads' list entries for the port's vrings: a thread adds one
+     * before its first vhost call for the entry and removes it after its
+     * last, so that a teardown that sees none knows no thread uses the
+     * guest's vid any more. */
+    std::atomic<unsigned int> n_listed{0};
+
+    std::unique_ptr<slot_counters[]> counters;
+    slot_counters shared{};
 };
 
 namespace {
 
-/* Every port, for vhost_async_settings_changed() (main thread). */
+/* Every port, for settings_changed() (main thread). */
 std::vector<vhost_async_port *> all_ports;
 
 /* Ports by vhost device id, for the callbacks that only know the id. */
@@ -267,221 +431,284 @@ set_vid_port(int vid, vhost_async_port *port)
     }
 }
 
-/* A queue on which the calling PMD thread has copies in flight. */
-struct Entry {
+/* Returns the number of packets that a vhost call that could return 'max'
+ * returned, 'n', or 0 if 'n' is an error (the "_thread_unsafe" calls return
+ * (uint16_t) -1 when the caller does not hold the vring's lock). */
+int
+checked(uint16_t n, int max)
+{
+    if (OVS_UNLIKELY(n > max)) {
+        static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
+
+        VLOG_WARN_RL(&rl,
+                     "vhost returned %u packets where at most %d can "
+                     "be: taken as an error.",
+                     n, max);
+        return 0;
+    }
+    return n;
+}
+
+/* A vring on which the calling PMD thread has copies in flight. */
+struct listed_vring {
     vhost_async_port *port; /* Holds a ref. */
     uint64_t gen;
+    int vid;
     uint16_t vring;
+    unsigned int stalled; /* Polls in a row that took nothing back. */
+
+    /* Whether the guest that the entry was made for is still attached. */
+    bool
+    valid() const
+    {
+        return port->gen.load(std::memory_order_acquire) == gen;
+    }
+
+    /* Whether vhost still holds the guest's vrings: the guest is attached,
+     * or going but destroy_device() has not cleared them yet.  It makes the
+     * port's vid -1 once it has, then waits for RCU, so that a thread that
+     * saw the vid in its RCU read section may use it. */
+    bool
+    live() const
+    {
+        /* The vid first: new_device() stores it after the generation, so
+         * that a vid reused by the next guest comes with its generation. */
+        if (port->vid.load(std::memory_order_acquire) != vid) {
+            return false;
+        }
+
+        uint64_t g = port->gen.load(std::memory_order_acquire);
+        return (g == gen || g == gen + 1) &&
+               port->get_vring(vring)->registered.load(
+                   std::memory_order_acquire);
+    }
 };
 
-struct PmdQueues {
-    ~PmdQueues()
+/* A listed vring from which nothing came back for this many polls in a row
+ * is polled through every device: the copies ahead of the thread's may be on
+ * a device that no thread polls any more. */
+constexpr unsigned int stall_sweep = 1024;
+
+/* The calling PMD thread's device and lists: written by the thread only. */
+struct pmd_queues {
+    ~pmd_queues()
     {
-        for (Entry &e : entries) {
-            e.port->unref();
+        for (auto &e : tx) {
+            drop_entry(e);
+        }
+        for (auto &e : rx) {
+            drop_entry(e);
         }
     }
 
-    std::vector<Entry> entries;
+    static void
+    drop_entry(listed_vring &e)
+    {
+        e.port->n_listed.fetch_sub(1, std::memory_order_release);
+        e.port->unref();
+    }
+
+    int dma = -1;
+    unsigned int core_id = 0;
+    std::vector<listed_vring> tx, rx;
 };
 
-thread_local PmdQueues pmd_queues;
+thread_local pmd_queues pmd;
 
+/* Adds 'vring' of 'port' to 'list' unless it is there, for the guest of
+ * generation 'gen', read before the copies were made.  If the guest had
+ * started to go (an odd generation), the entry is made for the attached
+ * guest's generation, so that it is born going: the thread reaps the
+ * copies through its device until the teardown clears the vring. */
 void
-remember(vhost_async_port *port, uint64_t gen, uint16_t vring)
+list_vring(std::vector<listed_vring> &list, vhost_async_port *port,
+           uint64_t gen, int vid, uint16_t vring)
 {
-    std::vector<Entry> &entries = pmd_queues.entries;
-
-    /* A queue with copies in flight is usually remembered already, as the
-     * last one when the thread polls a single queue. */
-    for (auto e = entries.rbegin(); e != entries.rend(); ++e) {
+    gen &= ~uint64_t{1};
+    /* A vring with copies in flight is usually listed already, as the last
+     * one when the thread polls a single one. */
+    for (auto e = list.rbegin(); e != list.rend(); ++e) {
         if (e->port == port && e->vring == vring && e->gen == gen) {
             return;
         }
     }
     port->ref();
-    entries.push_back(Entry{port, gen, vring});
+    port->n_listed.fetch_add(1, std::memory_order_relaxed);
+    list.push_back(listed_vring{port, gen, vid, vring, 0});
 }
 
-/* Frees 'n' packets whose enqueue copies came back. */
+/* Removes entry 'i' of 'list'. */
 void
-tx_completed(vhost_async_port *port, Vring &vr, rte_mbuf **pkts, int n)
+unlist(std::vector<listed_vring> &list, size_t i)
+{
+    pmd_queues::drop_entry(list[i]);
+    list[i] = list.back();
+    list.pop_back();
+}
+
+/* Frees 'n' packets to the guest whose copies came back, and counts them in
+ * 'ctr' (completed, or cleared for a guest that is going). */
+void
+tx_done(vhost_async_port *port, rte_mbuf **pkts, int n,
+        enum counter ctr = CTR_COMPLETED)
 {
     if (n) {
         rte_pktmbuf_free_bulk(pkts, n);
-        vr.inflight.fetch_sub(n, std::memory_order_release);
-        port->dir[kTx].add(port->dir[kTx].completed, n);
+        port->count(DIR_TX, ctr, n);
     }
 }
 
-/* Reaps the completed copies of 'vring' of 'port' through DMA device
- * 'dma'.  Returns the number reaped. */
+/* Reaps the completions of DMA device 'dma' and takes back the packets to
+ * the guest of 'vring' whose copies are complete, counted in 'ctr'.
+ * Returns their number. */
 int
-poll_tx(vhost_async_port *port, int vid, uint16_t vring, int dma)
+poll_tx(vhost_async_port *port, int vid, uint16_t vring, int dma,
+        enum counter ctr = CTR_COMPLETED)
 {
-    Vring &vr = port->vrings[vring];
-    rte_mbuf *pkts[kBurst];
+    rte_mbuf *pkts[burst_size];
     int total = 0;
     int n;
 
     do {
-        n = rte_vhost_poll_enqueue_completed(vid, vring, pkts, kBurst, dma, 0);
-        tx_completed(port, vr, pkts, n);
+        n = checked(rte_vhost_poll_enqueue_completed(vid, vring, pkts,
+                                                     burst_size, dma, 0),
+                    burst_size);
+        tx_done(port, pkts, n, ctr);
         total += n;
-    } while (n == kBurst);
+    } while (n == burst_size);
     return total;
 }
 
-/* Clears 'vring' through every device that holds copies for it, from a
- * vhost callback ('locked': the callback holds the vring's lock) or a
- * thread that may take it.  Waits for the devices to finish, but not longer
- * than kDrainTimeoutMs.  Packets to the guest are freed, and packets from
- * the guest too (their receiver is going away), and counted as cleared. */
-void
-clear_vring(vhost_async_port *port, int vid, uint16_t vring, bool locked)
+/* poll_tx() through every DMA device: copies on a vring may come from
+ * several threads' devices, and vhost lets any thread reap any device. */
+int
+poll_tx_all(vhost_async_port *port, int vid, uint16_t vring,
+            enum counter ctr = CTR_COMPLETED)
 {
-    Vring &vr = port->vrings[vring];
-    Counters &c = port->dir[vring_dir(vring)];
-    long long deadline = time_msec() + kDrainTimeoutMs;
-    uint64_t mask = vr.dma_mask.load(std::memory_order_acquire);
-    int left;
+    size_t n_devs = dpdk_dma_n_devices();
+    int total = 0;
+
+    for (size_t i = 0; i < n_devs; i++) {
+        total += poll_tx(port, vid, vring, dpdk_dma_device_id(i), ctr);
+    }
+    return total;
+}
+
+/* Waits, up to VHOST_ASYNC_ORDER_WAIT_MS, until 'vring' has no copy in
+ * flight, reaping through every device.  Returns true if it has none, and
+ * sets '*waited' if it had to wait. */
+bool
+wait_tx_idle(vhost_async_port *port, int vid, uint16_t vring, bool *waited)
+{
+    long long deadline = 0;
 
     for (;;) {
-        left = locked ? rte_vhost_async_get_inflight_thread_unsafe(vid, vring)
-                      : rte_vhost_async_get_inflight(vid, vring);
-        if (!left || !mask || time_msec() >= deadline) {
-            break;
-        }
-        for (int dma = 0; dma < 64; dma++) {
-            rte_mbuf *pkts[kBurst];
-            int n;
+        int left = rte_vhost_async_get_inflight(vid, vring);
 
-            if (!(mask & (UINT64_C(1) << dma))) {
-                continue;
-            }
-            n = locked
-                    ? rte_vhost_clear_queue_thread_unsafe(vid, vring, pkts,
-                                                          kBurst, dma, 0)
-                    : rte_vhost_clear_queue(vid, vring, pkts, kBurst, dma, 0);
-            if (n) {
-                rte_pktmbuf_free_bulk(pkts, n);
-                vr.inflight.fetch_sub(n, std::memory_order_release);
-                c.add(c.cleared, n);
-            }
+        if (!left) {
+            *waited = deadline != 0;
+            return true;
         }
-    }
-
-    if (left > 0) {
-        VLOG_WARN("%s: %d copies on vring %u did not complete within %lld "
-                  "ms; their buffers stay with the DMA device.",
-                  port->name.c_str(), left, vring, kDrainTimeoutMs);
-    } else if (left == 0) {
-        if (vring_dir(vring) == kRx) {
-            /* The polling thread stores vhost's count there. */
-            vr.inflight.store(0, std::memory_order_release);
+        if (!deadline) {
+            deadline = time_msec() + VHOST_ASYNC_ORDER_WAIT_MS;
+        } else if (time_msec() >= deadline) {
+            return false;
         }
-        /* To the guest, the count only goes up and down: a PMD thread may
-         * still subtract completions it reaped just before this drain,
-         * which a reset to 0 would turn into a negative count. */
-        vr.dma_mask.store(0, std::memory_order_release);
+        if (!poll_tx_all(port, vid, vring)) {
+            rte_pause();
+        }
     }
 }
 
-/* Copies in flight on the DMA device 'dma', by its own count. */
-uint64_t
-device_inflight(int dma)
-{
-    struct rte_dma_stats st;
-
-    if (dma < 0 || rte_dma_stats_get(dma, 0, &st)) {
-        return 0;
-    }
-    return st.submitted - st.completed;
-}
-
-bool
-can_use_vring(const vhost_async_port *port, uint16_t vring)
-{
-    return vring < kMaxVrings &&
-           port->vrings[vring].registered.load(std::memory_order_acquire);
-}
-
-/* Takes back the packets of 'vring' whose copies are complete, reaping the
- * completions of DMA device 'dma' on the way.  Packets to the guest are
- * freed; packets from the guest go, in order, to the vring's stash, which
- * the thread that polls the queue empties first.  Returns their number. */
-int
-reap(vhost_async_port *port, int vid, uint16_t vring, int dma)
-{
-    Vring &vr = port->vrings[vring];
-    rte_mbuf *pkts[kBurst];
-    int total = 0;
-    int n;
-
-    if (vring_dir(vring) == kTx) {
-        return poll_tx(port, vid, vring, dma);
-    }
-    do {
-        n = rte_vhost_clear_queue(vid, vring, pkts, kBurst, dma, 0);
-        if (n) {
-            /* Counted as completed when they leave the stash. */
-            vr.stash.insert(vr.stash.end(), pkts, pkts + n);
-            vr.inflight.fetch_sub(n, std::memory_order_release);
-        }
-        total += n;
-    } while (n == kBurst);
-    return total;
-}
-
-/* reap() through every device that holds copies for 'vring', for a thread
- * without a device of its own (or whose drain timed out).  vhost serializes
- * each device's use, so this is safe next to the owner's own polling. */
+/* The thread that polls receive vring 'vr' is in a section of its own
+ * between poll_begin() and poll_end(): a vhost callback that took packets
+ * back waits for the section to end before it lets vhost go on, so that a
+ * poller that did not see them cannot get later packets from vhost first.
+ * The exchange and the loads are sequentially consistent on both sides (the
+ * callback's store, then its load of 'polling'), so that one of the two
+ * sees the other.  On entry, the poller moves what the callbacks took back
+ * to the end of what it holds. */
 void
-reap_all_devices(vhost_async_port *port, int vid, uint16_t vring)
+poll_begin(struct async_vring &vr)
 {
-    uint64_t mask =
-        port->vrings[vring].dma_mask.load(std::memory_order_acquire);
+    vr.polling.exchange(true, std::memory_order_seq_cst);
+    if (OVS_UNLIKELY(vr.n_drained.load(std::memory_order_seq_cst) !=
+                     vr.seen_drained)) {
+        std::lock_guard<std::mutex> lock(vr.drained_mutex);
 
-    for (int dma = 0; dma < 64; dma++) {
-        if (mask & (UINT64_C(1) << dma)) {
-            reap(port, vid, vring, dma);
-        }
+        vr.held.insert(vr.held.end(), vr.drained.begin(), vr.drained.end());
+        vr.drained.clear();
+        vr.seen_drained = vr.n_drained.load(std::memory_order_relaxed);
+        vr.n_held.store(vr.held.size() - vr.held_head,
+                        std::memory_order_relaxed);
+        vr.n_absorbed.store(vr.seen_drained, std::memory_order_relaxed);
+        /* A callback takes back everything in flight. */
+        vr.inflight = 0;
     }
 }
 
-/* Whether 'vring' has no copy in flight by vhost's own count, which a
- * vhost callback's drain cannot make drift as it can 'vr.inflight' (then
- * set right).  A vring that a vhost callback holds counts as busy.  Only
- * then may a CPU copy take its turn. */
-bool
-vring_idle(Vring &vr, int vid, uint16_t vring)
+void
+poll_end(struct async_vring &vr)
 {
-    if (rte_vhost_async_get_inflight(vid, vring)) {
-        return false;
-    }
-    if (vr.inflight.load(std::memory_order_relaxed)) {
-        vr.inflight.store(0, std::memory_order_release);
-    }
-    return true;
+    vr.polling.store(false, std::memory_order_release);
 }
 
-/* Whether a CPU copy may take its turn on 'vring' now, without
- * overtaking a copy in flight: after taking back what the thread's device
- * 'dma' completed (every device's, for a thread without one), vhost must
- * have nothing in flight.  Packets from the guest taken back go to the
- * vring's stash, to be returned before any new one. */
-bool
-cpu_turn(vhost_async_port *port, Vring &vr, int vid, uint16_t vring, int dma)
+/* Waits until the thread that polls 'vr' (if any) is out of its section.
+ * It cannot be waiting for anything the caller holds: in its section it
+ * only try-locks the vring. */
+void
+wait_poller_out(struct async_vring &vr)
 {
-    if (vring_idle(vr, vid, vring)) {
-        return true;
+    while (vr.polling.load(std::memory_order_seq_cst)) {
+        rte_pause();
     }
-    if (dma >= 0) {
-        reap(port, vid, vring, dma);
-    } else {
-        reap_all_devices(port, vid, vring);
+}
+
+/* Moves up to 'n' packets that 'vr' holds to 'pkts', as the poller.
+ * Returns their number. */
+int
+pop_held(vhost_async_port *port, struct async_vring &vr, rte_mbuf **pkts,
+         int n)
+{
+    int k = std::min<size_t>(n, vr.held.size() - vr.held_head);
+
+    std::copy(vr.held.begin() + vr.held_head,
+              vr.held.begin() + vr.held_head + k, pkts);
+    vr.held_head += k;
+    if (vr.held_head == vr.held.size()) {
+        vr.held.clear();
+        vr.held_head = 0;
     }
-    return vring_idle(vr, vid, vring);
+    vr.n_held.store(vr.held.size() - vr.held_head, std::memory_order_relaxed);
+    port->count(DIR_RX, CTR_COMPLETED, k);
+    return k;
+}
+
+/* Takes back, as the poller, the packets from the guest of 'vring' whose
+ * copies are complete, reaping device 'dma' (every device if -1), into
+ * what 'vr' holds.  Returns how many it took. */
+int
+take_back_rx(int vid, uint16_t vring, struct async_vring &vr, int dma)
+{
+    size_t n_devs = dma >= 0 ? 1 : dpdk_dma_n_devices();
+    rte_mbuf *pkts[burst_size];
+    int total = 0;
+
+    for (size_t i = 0; i < n_devs; i++) {
+        int dev = dma >= 0 ? dma : dpdk_dma_device_id(i);
+        int n;
+
+        do {
+            n = checked(
+                rte_vhost_clear_queue(vid, vring, pkts, burst_size, dev, 0),
+                burst_size);
+            vr.held.insert(vr.held.end(), pkts, pkts + n);
+            total += n;
+        } while (n == burst_size);
+    }
+    vr.n_held.store(vr.held.size() - vr.held_head, std::memory_order_relaxed);
+    vr.inflight -= std::min(total, vr.inflight);
+    return total;
 }
 
 /* Copies 'cnt' packets to the guest with the CPU, retrying up to
@@ -517,7 +744,8 @@ all_short(rte_mbuf *const *pkts, int cnt, unsigned int min)
 /* Folds the lengths of the 'n' frames received on 'vr' into its moving
  * average (over about 8 bursts) and updates 'vr.rx_short'. */
 void
-rx_track_length(Vring &vr, rte_mbuf *const *pkts, int n, unsigned int min)
+track_length(struct async_vring &vr, rte_mbuf *const *pkts, int n,
+             unsigned int min)
 {
     uint64_t sum = 0;
 
@@ -531,24 +759,732 @@ rx_track_length(Vring &vr, rte_mbuf *const *pkts, int n, unsigned int min)
      * (x - s) / 8 would stop short of x by the truncation. */
     uint64_t avg16 = sum * 16 / n;
 
-    vr.rx_avg_state += avg16 - vr.rx_avg_state / 8;
-    vr.rx_short = vr.rx_avg_state / 8 < uint64_t{min} * 16;
+    vr.len_avg += avg16 - vr.len_avg / 8;
+    vr.rx_short = vr.len_avg / 8 < uint64_t{min} * 16;
 }
 
-/* Moves up to 'n' packets of 'vr''s stash to 'pkts'.  Returns their
- * number. */
-int
-pop_stash(Vring &vr, Counters &c, rte_mbuf **pkts, int n)
+/* Names the devices that hold copies, with their counts, for a warning. */
+std::string
+devices_holding_copies()
 {
-    int k = std::min<int>(n, vr.stash.size());
+    std::string s;
+    size_t n_devs = dpdk_dma_n_devices();
 
-    std::copy(vr.stash.begin(), vr.stash.begin() + k, pkts);
-    vr.stash.erase(vr.stash.begin(), vr.stash.begin() + k);
-    c.add(c.completed, k);
-    return k;
+    for (size_t i = 0; i < n_devs; i++) {
+        int id = dpdk_dma_device_id(i);
+        uint64_t n;
+
+        if (!dpdk_dma_device_inflight(id, &n) && n) {
+            s += s.empty() ? "" : ", ";
+            s += std::string(dpdk_dma_device_name(id)) + " (" +
+                 std::to_string(n) + ")";
+        }
+    }
+    return s.empty() ? "none by their counters" : s;
+}
+
+/* Each DMA device's count of the copies it was given, for
+ * devices_caught_up(). */
+std::vector<uint64_t>
+devices_submitted()
+{
+    size_t n_devs = dpdk_dma_n_devices();
+    std::vector<uint64_t> v(n_devs, 0);
+
+    for (size_t i = 0; i < n_devs; i++) {
+        if (dpdk_dma_device_counts(dpdk_dma_device_id(i), &v[i], nullptr)) {
+            v[i] = 0;
+        }
+    }
+    return v;
+}
+
+/* Whether every DMA device has completed, by its own counters, as many
+ * copies as 'submitted' says it had been given: every copy made before is
+ * done.  A device whose counters cannot be read is taken as done. */
+bool
+devices_caught_up(const std::vector<uint64_t> &submitted)
+{
+    for (size_t i = 0; i < submitted.size(); i++) {
+        uint64_t completed;
+
+        if (!dpdk_dma_device_counts(dpdk_dma_device_id(i), nullptr,
+                                    &completed) &&
+            completed < submitted[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Waits a little in a loop that waits for DMA devices: spins first, then
+ * sleeps, without quiescing. */
+void
+backoff(long long start)
+{
+    if (time_msec() - start < 2) {
+        rte_pause();
+    } else {
+        xnanosleep_no_quiesce(20 * 1000);
+    }
+}
+
+/* vhost's count of copies in flight on 'vring' of guest 'vid', or -1 if
+ * vhost cannot say: the vring's memory is not mapped any more.  vhost only
+ * try-locks the vring, and a busy one is asked again. */
+int
+inflight_of(int vid, uint16_t vring)
+{
+    int n = -1;
+
+    for (int i = 0; i < 100 && n < 0; i++) {
+        n = rte_vhost_async_get_inflight(vid, vring);
+    }
+    return n;
+}
+
+/* Unregisters the async channel of 'vring' of guest 'vid'.  vhost refuses
+ * while copies are in flight, and while another thread holds the vring for
+ * a moment.  Returns true if it is unregistered. */
+bool
+try_unregister(int vid, uint16_t vring)
+{
+    for (int i = 0; i < 100; i++) {
+        if (!rte_vhost_async_channel_unregister(vid, vring)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Takes back, through every DMA device, what vhost has completed on
+ * 'vring' of guest 'vid', which is gone: frees it and counts it as cleared
+ * on 'port'.  Returns how many. */
+int
+clear_pass(vhost_async_port *port, int vid, uint16_t vring)
+{
+    size_t n_devs = dpdk_dma_n_devices();
+    int total = 0;
+
+    for (size_t i = 0; i < n_devs; i++) {
+        rte_mbuf *pkts[burst_size];
+        int n;
+
+        do {
+            n = checked(rte_vhost_clear_queue(vid, vring, pkts, burst_size,
+                                              dpdk_dma_device_id(i), 0),
+                        burst_size);
+            rte_pktmbuf_free_bulk(pkts, n);
+            port->count(vring_dir(vring), CTR_CLEARED, n);
+            total += n;
+        } while (n == burst_size);
+    }
+    return total;
+}
+
+/* Clears 'vring' (that is 'vr') of 'port', whose guest 'vid' is gone, every
+ * copy through every device, then unregisters its async channel: waits,
+ * however long it takes, until vhost has no copy in flight on it.  No
+ * thread submits copies to the vring any more.  The waiting thread passes
+ * quiescent points (it holds nothing that RCU protects): a stuck device
+ * holds up this guest only.
+ *
+ * When the guest unmapped the vring, vhost neither says what is in flight
+ * on it nor unregisters its channel (it frees it with the device).  Then
+ * the copies the devices were given before the teardown began are waited
+ * for by the devices' own counters, and once they are all done, one more
+ * pass through every device takes back the last of them: vhost reaps all
+ * that a device completed in one call. */
+void
+clear_gone(vhost_async_port *port, struct async_vring &vr, int vid,
+           uint16_t vring)
+{
+    const std::vector<uint64_t> submitted = devices_submitted();
+    long long start = time_msec();
+    long long next_warn = start + warn_interval_ms;
+
+    for (;;) {
+        bool caught_up = devices_caught_up(submitted);
+        int progress = clear_pass(port, vid, vring);
+        int left = inflight_of(vid, vring);
+
+        if (!left) {
+            /* PMD threads stop polling it before vhost frees its state. */
+            vr.registered.store(false, std::memory_order_release);
+            if (try_unregister(vid, vring)) {
+                return;
+            }
+        } else if (left < 0 && caught_up && !progress) {
+            vr.registered.store(false, std::memory_order_release);
+            vr.stale_channel = !try_unregister(vid, vring);
+            return;
+        }
+        if (!progress) {
+            long long now = time_msec();
+
+            if (now >= next_warn) {
+                next_warn = now + warn_interval_ms;
+                VLOG_WARN(
+                    "%s: the guest is gone with %s copies in flight "
+                    "on vring %u after %lld ms; waiting for the DMA "
+                    "devices that hold copies: %s.",
+                    port->name.c_str(),
+                    left < 0 ? "uncounted" : std::to_string(left).c_str(),
+                    vring, now - start, devices_holding_copies().c_str());
+            }
+            if (!ovsrcu_is_quiescent()) {
+                ovsrcu_quiesce();
+            }
+            backoff(start);
+        }
+    }
+}
+
+/* Waits until no PMD thread lists a vring of 'port'. */
+void
+wait_unlisted(vhost_async_port *port)
+{
+    long long start = time_msec();
+
+    while (port->n_listed.load(std::memory_order_acquire)) {
+        if (!ovsrcu_is_quiescent()) {
+            ovsrcu_quiesce();
+        }
+        backoff(start);
+    }
+}
+
+/* Takes back, through DMA device 'dma', the packets from the guest of
+ * 'vring' whose copies are complete, when the guest is going: they are
+ * freed and counted as cleared.  The vring's poller state is left to the
+ * teardown. */
+void
+clear_rx_going(vhost_async_port *port, int vid, uint16_t vring, int dma)
+{
+    rte_mbuf *pkts[burst_size];
+    int n;
+
+    do {
+        n = checked(
+            rte_vhost_clear_queue(vid, vring, pkts, burst_size, dma, 0),
+            burst_size);
+        rte_pktmbuf_free_bulk(pkts, n);
+        port->count(DIR_RX, CTR_CLEARED, n);
+    } while (n == burst_size);
+}
+
+/* The PMD thread's drain: reaps through its device, quiescing while it
+ * waits, until the device holds nothing by its own counters and no receive
+ * vring it polls has a copy in flight.  Vrings of a guest that is going are
+ * polled too while vhost still holds them, so that the device empties
+ * without waiting for the teardown (which may be waiting for RCU while the
+ * main thread waits for this thread's reload).  A vring to the guest whose
+ * last copies came from other threads' devices is not waited for: they
+ * keep it listed. */
+void
+pmd_drain()
+{
+    long long start = time_msec();
+    long long next_warn = start + warn_interval_ms;
+    bool warned_counters = false;
+    int dma = pmd.dma;
+
+    if (dma < 0) {
+        ovs_assert(pmd.tx.empty() && pmd.rx.empty());
+        return;
+    }
+    for (;;) {
+        /* The device's count first: once it holds nothing, the polls below
+         * see every copy it made complete. */
+        uint64_t dev_left;
+        int err = dpdk_dma_device_inflight(dma, &dev_left);
+        std::string busy;
+
+        for (size_t i = 0; i < pmd.tx.size();) {
+            listed_vring &e = pmd.tx[i];
+
+            if (!e.live()) {
+                unlist(pmd.tx, i);
+                continue;
+            }
+            poll_tx(e.port, e.vid, e.vring, dma,
+                    e.valid() ? CTR_COMPLETED : CTR_CLEARED);
+            if (!rte_vhost_async_get_inflight(e.vid, e.vring)) {
+                unlist(pmd.tx, i);
+                continue;
+            }
+            if (err) {
+                /* Without the device's counters, vhost's say when. */
+                busy +=
+                    " " + e.port->name + " vring " + std::to_string(e.vring);
+            }
+            i++;
+        }
+        for (size_t i = 0; i < pmd.rx.size();) {
+            listed_vring &e = pmd.rx[i];
+            struct async_vring &vr = *e.port->get_vring(e.vring);
+
+            if (!e.live()) {
+                unlist(pmd.rx, i);
+                continue;
+            } else if (!e.valid()) {
+                clear_rx_going(e.port, e.vid, e.vring, dma);
+                i++;
+                continue;
+            }
+            poll_begin(vr);
+            take_back_rx(e.vid, e.vring, vr, dma);
+            if (!vr.inflight) {
+                vr.listed = false;
+            }
+            poll_end(vr);
+            if (!vr.listed) {
+                unlist(pmd.rx, i);
+                continue;
+            }
+            busy += " " + e.port->name + " vring " + std::to_string(e.vring);
+            i++;
+        }
+
+        if (busy.empty() && (err || !dev_left)) {
+            /* Takes back what the device completed, while it is still the
+             * thread's: it may go to another thread after this. */
+            for (auto &e : pmd.tx) {
+                if (e.live()) {
+                    while (poll_tx(e.port, e.vid, e.vring, dma,
+                                   e.valid() ? CTR_COMPLETED : CTR_CLEARED)) {
+                        continue;
+                    }
+                }
+            }
+            break;
+        }
+        if (err && !warned_counters) {
+            warned_counters = true;
+            VLOG_WARN("PMD thread on core %u cannot read the counters of DMA "
+                      "device %s (%s): it waits for vhost's counts only.",
+                      pmd.core_id, dpdk_dma_device_name(dma),
+                      ovs_strerror(err));
+        }
+
+        /* A guest teardown may be waiting for RCU. */
+        ovsrcu_quiesce();
+        long long now = time_msec();
+        if (now >= next_warn) {
+            next_warn = now + warn_interval_ms;
+            VLOG_WARN("PMD thread on core %u waits for DMA device %s after "
+                      "%lld ms: %s in flight on it; vrings not empty:%s.",
+                      pmd.core_id, dpdk_dma_device_name(dma), now - start,
+                      err ? "unknown" : std::to_string(dev_left).c_str(),
+                      busy.empty() ? " none" : busy.c_str());
+        }
+        backoff(start);
+    }
+}
+
+/* After a drain, when the thread has let its device go: forgets the
+ * vrings it lists.  What other threads' devices still hold on a vring, they
+ * reap.  Every receive vring is empty: the next thread that polls one
+ * starts afresh. */
+void
+pmd_forget()
+{
+    while (!pmd.tx.empty()) {
+        unlist(pmd.tx, 0);
+    }
+    while (!pmd.rx.empty()) {
+        listed_vring &e = pmd.rx[0];
+
+        if (e.valid()) {
+            e.port->get_vring(e.vring)->listed = false;
+        }
+        unlist(pmd.rx, 0);
+    }
+}
+
+/* Drains 'vring' of guest 'vid' from a vhost callback or message hook,
+ * which holds every vring's lock: completes every copy in flight on it,
+ * through every device, however long it takes.  Copies to the guest are
+ * complete once vhost gives them back; packets from the guest go to the
+ * thread that polls the vring.  'what' says what happens, for a warning. */
+void
+drain_locked(int vid, uint16_t vring, const char *what)
+{
+    static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
+    vhost_async_port *port = vring < max_vrings ? port_by_vid(vid) : nullptr;
+    struct async_vring *vr = port ? port->get_vring(vring) : nullptr;
+
+    if (!vr || !vr->registered.load(std::memory_order_acquire)) {
+        if (port) {
+            port->unref();
+        }
+        return;
+    }
+
+    direction d = vring_dir(vring);
+    std::vector<rte_mbuf *> taken;
+    long long start = time_msec();
+    long long next_warn = start + warn_interval_ms;
+    int left = rte_vhost_async_get_inflight_thread_unsafe(vid, vring);
+
+    if (left < 0) {
+        VLOG_WARN_RL(&rl,
+                     "%s: vring %u %s while its lock is not held: its "
+                     "copies cannot be drained now.",
+                     port->name.c_str(), vring, what);
+    }
+    while (left > 0) {
+        size_t n_devs = dpdk_dma_n_devices();
+        int progress = 0;
+
+        for (size_t i = 0; i < n_devs; i++) {
+            rte_mbuf *pkts[burst_size];
+            int n;
+
+            do {
+                n = checked(rte_vhost_clear_queue_thread_unsafe(
+                                vid, vring, pkts, burst_size,
+                                dpdk_dma_device_id(i), 0),
+                            burst_size);
+                if (d == DIR_TX) {
+                    tx_done(port, pkts, n);
+                } else {
+                    taken.insert(taken.end(), pkts, pkts + n);
+                }
+                progress += n;
+            } while (n == burst_size);
+        }
+        left = rte_vhost_async_get_inflight_thread_unsafe(vid, vring);
+        if (left > 0 && !progress) {
+            long long now = time_msec();
+
+            if (now >= next_warn) {
+                next_warn = now + warn_interval_ms;
+                VLOG_WARN("%s: vring %u %s with %d copies in flight after "
+                          "%lld ms; waiting for the DMA devices that hold "
+                          "copies: %s.",
+                          port->name.c_str(), vring, what, left, now - start,
+                          devices_holding_copies().c_str());
+            }
+            backoff(start);
+        }
+    }
+
+    if (!taken.empty()) {
+        {
+            std::lock_guard<std::mutex> lock(vr->drained_mutex);
+
+            vr->drained.insert(vr->drained.end(), taken.begin(), taken.end());
+            vr->n_drained.store(vr->n_drained.load(std::memory_order_relaxed) +
+                                    taken.size(),
+                                std::memory_order_seq_cst);
+        }
+        /* A poller that looked before the store above must not get later
+         * packets from vhost first: it cannot while this holds the lock. */
+        wait_poller_out(*vr);
+    }
+    port->unref();
+}
+
+/* Whether the guest has set up 'vring' of guest 'vid': its rings and its
+ * size (vhost reads them without a lock). */
+bool
+vring_ready(int vid, uint16_t vring)
+{
+    struct rte_vhost_vring v;
+
+    return !rte_vhost_get_vhost_vring(vid, vring, &v) && v.desc && v.avail &&
+           v.used && v.size;
+}
+
+/* Registers an async channel on 'vring' (that is 'vr') of 'port''s guest
+ * 'vid', from a vhost callback that holds every vring lock if 'locked'.  A
+ * vring that the guest has not set up yet is left for later, when it
+ * enables it.  Returns true if the vring has a channel. */
+bool
+register_channel(vhost_async_port *port, struct async_vring &vr, int vid,
+                 uint16_t vring, bool locked)
+{
+    if (!vring_ready(vid, vring)) {
+        VLOG_DBG("%s: vring %u is not set up yet: it gets an async channel "
+                 "once the guest enables it.",
+                 port->name.c_str(), vring);
+        return false;
+    }
+    if (vr.stale_channel) {
+        /* Nothing is in flight on it. */
+        vr.stale_channel = false;
+        if (locked) {
+            rte_vhost_async_channel_unregister_thread_unsafe(vid, vring);
+        } else {
+            rte_vhost_async_channel_unregister(vid, vring);
+        }
+    }
+
+    int err = locked
+                  ? rte_vhost_async_channel_register_thread_unsafe(vid, vring)
+                  : rte_vhost_async_channel_register(vid, vring);
+    if (err) {
+        VLOG_WARN("%s: could not register an async channel on vring %u: it "
+                  "copies with the CPU.",
+                  port->name.c_str(), vring);
+        return false;
+    }
+    vr.registered.store(true, std::memory_order_release);
+    return true;
+}
+
+/* Registers an async channel on 'vring' of guest 'vid', which the guest
+ * enabled after it was attached (a queue of a multiqueue guest that it
+ * enables later), or enabled again.  vhost calls this holding every vring's
+ * lock, so no thread is inside a copy on the vring, and no thread polls it
+ * asynchronously: the poller's state starts afresh. */
+void
+register_late(int vid, uint16_t vring)
+{
+    vhost_async_port *port = vring < max_vrings ? port_by_vid(vid) : nullptr;
+
+    if (!port) {
+        return;
+    }
+
+    struct async_vring &vr = port->make_vring(vring);
+    if (!vr.registered.load(std::memory_order_relaxed) &&
+        !port->tearing.load(std::memory_order_relaxed) &&
+        port->vid.load(std::memory_order_relaxed) == vid) {
+        vr.reset_poller();
+        if (register_channel(port, vr, vid, vring, true)) {
+            VLOG_INFO("%s: vring %u uses DMA copies.", port->name.c_str(),
+                      vring);
+        }
+    }
+    port->unref();
+}
+
+/* vhost-user's VHOST_USER_SET_VRING_ENABLE, and the layout of a message as
+ * the vhost-user protocol defines it: a 12-byte header (request, flags,
+ * size), then the payload, here a vring state (index, num). */
+constexpr uint32_t vhost_user_set_vring_enable = 18;
+struct vhost_user_state_msg {
+    uint32_t request;
+    uint32_t flags;
+    uint32_t size;
+    uint32_t index;
+    uint32_t num;
+};
+static_assert(offsetof(vhost_user_state_msg, index) == 12 &&
+                  sizeof(vhost_user_state_msg) == 20,
+              "a vhost-user message header is 12 bytes");
+
+/* Called by vhost before it handles each message from the guest, holding
+ * every vring's lock for the messages that change them.  A vring that the
+ * guest disables is drained here, while it is still enabled: once it is
+ * disabled, vhost frees the packets of the copies it completes without
+ * putting them in the used ring, and the guest never sees them (a
+ * virtio-user guest disables its vrings whenever its memory map changes). */
+enum rte_vhost_msg_result
+pre_message(int vid, void *msg_)
+{
+    const struct vhost_user_state_msg *msg =
+        static_cast<const struct vhost_user_state_msg *>(msg_);
+
+    if (msg->request == vhost_user_set_vring_enable && !msg->num &&
+        msg->index < max_vrings) {
+        drain_locked(vid, msg->index, "is being disabled");
+    }
+    return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+}
+
+/* Offers DMA device 'dev_id' to vhost (dpdk-dma.h's attach function). */
+const char *
+attach_device(int dev_id)
+{
+    if (dev_id >= RTE_DMADEV_DEFAULT_MAX) {
+        return "its id is beyond vhost's limit of " OVS_STRINGIZE(
+            RTE_DMADEV_DEFAULT_MAX) " devices";
+    }
+    /* vhost says only that it failed, with -1, and logs why. */
+    if (rte_vhost_async_dma_configure(dev_id, 0)) {
+        return "vhost refused it (see the VHOST_CONFIG log)";
+    }
+    return nullptr;
+}
+
+/* Returns 1 for "true", 0 for "false" (in any case, like smap_get_bool()),
+ * or -1. */
+int
+parse_bool(const char *value)
+{
+    if (!strcasecmp(value, "true")) {
+        return 1;
+    } else if (!strcasecmp(value, "false")) {
+        return 0;
+    }
+    return -1;
+}
+
+/* Largest other_config:vhost-async-min-frame-size: longer than any frame. */
+constexpr unsigned int max_min_frame_size = 65535;
+
+/* Applies other_config:vhost-async-min-frame-size from 'cfg', or keeps the
+ * current value if it is invalid.  The value is logged when it changes
+ * while vhost-async-support is on ('async_on'), and when that is turned on
+ * ('turned_on'): with it off, the module stays silent. */
+void
+set_min_frame_size(const struct smap *cfg, bool async_on, bool turned_on)
+{
+    static std::string bad; /* Last invalid value logged (main thread). */
+    const char *value = smap_get(cfg, "vhost-async-min-frame-size");
+    unsigned int size = VHOST_ASYNC_MIN_FRAME_SIZE_DEFAULT;
+
+    if (value &&
+        !(str_to_uint(value, 10, &size) && size <= max_min_frame_size)) {
+        if (bad != value) {
+            bad = value;
+            VLOG_WARN("other_config:vhost-async-min-frame-size has invalid "
+                      "value '%s': expected a number of bytes from 0 to %u; "
+                      "it stays %u.",
+                      value, max_min_frame_size, vhost_async_min_frame_size());
+        }
+        return;
+    }
+    bad.clear();
+    if (async_on && (size != vhost_async_min_frame_size() || turned_on)) {
+        VLOG_INFO("vhost-async-min-frame-size is %u: %s.", size,
+                  size ? "shorter frames are copied with the CPU"
+                       : "every frame is copied by DMA devices");
+    }
+    vhost_async_set_min_frame_size(size);
+}
+
+/* The largest DMA ring size: a device's ring index is 16 bits wide. */
+constexpr unsigned int max_ring_size = 32768;
+
+/* Returns other_config:vhost-async-dma-ring-size from 'cfg', or 0 (the
+ * devices' default) if it is not set or invalid, which is logged.  DMA
+ * devices are set up once, the first time 'async_on': a change after that
+ * is logged as taking effect at the next start. */
+unsigned int
+ring_size(const struct smap *cfg, bool async_on)
+{
+    static std::string bad; /* Last invalid value logged (main thread). */
+    static bool set_up;     /* Devices set up with 'requested'. */
+    static unsigned int requested;
+    const char *value = smap_get(cfg, "vhost-async-dma-ring-size");
+    unsigned int size = 0;
+
+    if (value && !(str_to_uint(value, 10, &size) && size &&
+                   !(size & (size - 1)) && size <= max_ring_size)) {
+        size = 0;
+        if (bad != value) {
+            bad = value;
+            VLOG_WARN("other_config:vhost-async-dma-ring-size has invalid "
+                      "value '%s': expected a power of 2 no greater than %u; "
+                      "using the default.",
+                      value, max_ring_size);
+        }
+    } else {
+        bad.clear();
+    }
+    if (!set_up && async_on) {
+        set_up = true;
+        requested = size;
+    } else if (set_up && size != requested) {
+        requested = size;
+        VLOG_INFO("other_config:vhost-async-dma-ring-size changed: DMA "
+                  "devices are set up once, so it applies when ovs-vswitchd "
+                  "restarts.");
+    }
+    return size;
+}
+
+/* Asks every port whose socket must be registered again to reconfigure. */
+void
+settings_changed()
+{
+    for (vhost_async_port *port : all_ports) {
+        if (port->reregister_needed()) {
+            /* netdev-dpdk registers the socket again when it reconfigures
+             * the port, after the PMD threads let go of it. */
+            seq_change(port->reconfigure_seq);
+        } else if (port->socket_registered && port->socket_conflicts &&
+                   port->asks_async()) {
+            port->warn_refused();
+        }
+    }
 }
 
 } // namespace
+
+/* Configuration. */
+
+void
+vhost_async_set_config(const struct smap *ovs_other_config) noexcept
+{
+    static std::string bad; /* Last invalid value logged (main thread). */
+    const char *value = smap_get(ovs_other_config, "vhost-async-support");
+    bool was = async_enabled.load(std::memory_order_relaxed);
+    bool enable = was;
+
+    int parsed = value ? parse_bool(value) : 0;
+
+    if (parsed >= 0) {
+        enable = parsed;
+        bad.clear();
+    } else if (bad != value) {
+        bad = value;
+        VLOG_WARN("other_config:vhost-async-support has invalid value "
+                  "'%s': expected true or false; it stays %s.",
+                  value, was ? "true" : "false");
+    }
+
+    set_min_frame_size(ovs_other_config, enable, enable && !was);
+
+    /* The devices first: a PMD thread that sees the option on must find
+     * them in the pool. */
+    dpdk_dma_set_config(enable, ring_size(ovs_other_config, enable),
+                        attach_device);
+    if (enable != was) {
+        async_enabled.store(enable, std::memory_order_release);
+        VLOG_INFO("vhost-async-support is %s: PMD threads %s DMA devices.",
+                  enable ? "on" : "off", enable ? "claim" : "release");
+        settings_changed();
+    }
+}
+
+void
+vhost_async_check_without_dpdk(const struct smap *ovs_other_config) noexcept
+{
+    static bool warned = false; /* Main thread only. */
+
+    if (!smap_get_bool(ovs_other_config, "vhost-async-support", false)) {
+        warned = false;
+    } else if (!warned) {
+        warned = true;
+        VLOG_WARN("other_config:vhost-async-support is ignored: DPDK is not "
+                  "initialized (see other_config:dpdk-init).");
+    }
+}
+
+bool
+vhost_async_enabled(void) noexcept
+{
+    return async_enabled.load(std::memory_order_acquire);
+}
+
+void
+vhost_async_set_min_frame_size(unsigned int bytes) noexcept
+{
+    min_frame_size.store(bytes, std::memory_order_relaxed);
+}
+
+unsigned int
+vhost_async_min_frame_size(void) noexcept
+{
+    return min_frame_size.load(std::memory_order_relaxed);
+}
+
+/* Port life cycle. */
 
 struct vhost_async_port *
 vhost_async_port_create(const char *name, struct seq *reconfigure_seq) noexcept
@@ -563,67 +1499,61 @@ void
 vhost_async_port_destroy(struct vhost_async_port *port) noexcept
 {
     if (port) {
-        int vid = port->vid.load(std::memory_order_acquire);
-
         all_ports.erase(std::remove(all_ports.begin(), all_ports.end(), port),
                         all_ports.end());
-
-        /* The port is deleted with a guest attached: its PMD threads were
-         * reloaded without it, so nothing submits any more. */
-        if (vid >= 0) {
-            vhost_async_destroy_device(vhost_async_stop_device(port), vid);
-        }
+        /* A guest still attached holds a reference until destroy_device(),
+         * which unregistering the socket calls. */
         port->unref();
     }
 }
 
 void
-vhost_async_port_set_option(struct vhost_async_port *port,
-                            const char *value) noexcept
+vhost_async_port_set_options(struct vhost_async_port *port,
+                             const struct smap *options,
+                             bool only_ours) noexcept
 {
-    int option;
+    const char *value = smap_get(options, "vhost-async-support");
+    int option = value ? parse_bool(value) : -1;
 
-    if (!value) {
-        option = -1;
-    } else if (!strcmp(value, "true")) {
-        option = 1;
-    } else if (!strcmp(value, "false")) {
-        option = 0;
-    } else {
+    if (only_ours) {
+        std::string unknown;
+        struct smap_node *node;
+
+        SMAP_FOR_EACH(node, options)
+        {
+            if (strcmp(node->key, "vhost-async-support")) {
+                unknown +=
+                    std::string(unknown.empty() ? "" : ", ") + node->key;
+            }
+        }
+        if (unknown != port->bad_keys) {
+            port->bad_keys = unknown;
+            if (!unknown.empty()) {
+                VLOG_WARN("%s: options not known to a dpdkvhostuser port "
+                          "are ignored: %s.",
+                          port->name.c_str(), unknown.c_str());
+            }
+        }
+    }
+
+    if (value && option < 0) {
         /* Refusing the configuration would make the bridge delete the port
          * and detach its guest: keep the port as it is instead. */
         if (port->bad_option != value) {
-            int cur = port->option.load();
+            static const char *const names[] = {"unset", "false", "true"};
+            int cur = port->option.load(std::memory_order_relaxed);
 
             port->bad_option = value;
             VLOG_WARN("%s: invalid options:vhost-async-support '%s' (use "
                       "'true' or 'false'); it stays %s.",
-                      port->name.c_str(), value,
-                      cur < 0 ? "unset"
-                      : cur   ? "true"
-                              : "false");
+                      port->name.c_str(), value, names[cur + 1]);
         }
         return;
     }
 
     port->bad_option.clear();
-    if (port->option.exchange(option) != option) {
-        vhost_async_settings_changed();
-    }
-}
-
-void
-vhost_async_settings_changed(void) noexcept
-{
-    for (vhost_async_port *port : all_ports) {
-        if (port->reregister_needed()) {
-            /* netdev-dpdk registers the socket again when it reconfigures
-             * the port, after the PMD threads let go of it. */
-            seq_change(port->reconfigure_seq);
-        } else if (port->socket_registered && port->socket_conflicts &&
-                   port->asks_async()) {
-            port->warn_refused();
-        }
+    if (port->option.exchange(option, std::memory_order_relaxed) != option) {
+        settings_changed();
     }
 }
 
@@ -666,43 +1596,67 @@ vhost_async_socket_flags(struct vhost_async_port *port,
 }
 
 void
-vhost_async_port_custom_stats(const struct vhost_async_port *port,
+vhost_async_port_custom_stats(const struct vhost_async_port *port, int vid,
                               struct netdev_custom_stats *stats) noexcept
 {
     static const char *const dir_names[2] = {"tx", "rx"};
     static const char *const names[] = {
-        "async_submitted",        "async_completed",   "async_inflight",
-        "async_cleared",          "async_order_drops", "cpu_copy_packets",
-        "cpu_copy_short_packets",
+        "async_submitted",  "async_completed",        "async_inflight",
+        "async_cleared",    "async_order_drops",      "async_order_waits",
+        "cpu_copy_packets", "cpu_copy_short_packets",
     };
     constexpr size_t n_names = ARRAY_SIZE(names);
 
-    if (!port || !port->socket_async) {
+    if (!port || !port->socket_async.load(std::memory_order_acquire)) {
         return;
+    }
+
+    /* In flight: vhost's counts, and for packets from the guest, those
+     * taken back and not yet returned. */
+    uint64_t inflight[2] = {0, 0};
+    for (int q = 0; q < max_vrings; q++) {
+        const struct async_vring *vr = port->get_vring(q);
+
+        if (!vr) {
+            continue;
+        }
+        if (vid >= 0 && vr->registered.load(std::memory_order_acquire)) {
+            int n = -1;
+
+            /* vhost only try-locks the vring: a busy one is asked again. */
+            for (int i = 0; i < 100 && n < 0; i++) {
+                n = rte_vhost_async_get_inflight(vid, q);
+            }
+            inflight[vring_dir(q)] += std::max(n, 0);
+        }
+        if (vring_dir(q) == DIR_RX) {
+            inflight[DIR_RX] +=
+                vr->n_held.load(std::memory_order_relaxed) +
+                (vr->n_drained.load(std::memory_order_relaxed) -
+                 vr->n_absorbed.load(std::memory_order_relaxed));
+        }
     }
 
     size_t base = stats->size;
     stats->counters = static_cast<netdev_custom_counter *>(xrealloc(
         stats->counters, (base + 2 * n_names) * sizeof *stats->counters));
     for (int d = 0; d < 2; d++) {
-        const Counters &c = port->dir[d];
-        uint64_t submitted = c.submitted.load(std::memory_order_relaxed);
-        uint64_t completed = c.completed.load(std::memory_order_relaxed);
-        uint64_t cleared = c.cleared.load(std::memory_order_relaxed);
-        uint64_t done = completed + cleared;
+        direction dir = static_cast<direction>(d);
         const uint64_t values[n_names] = {
-            submitted,
-            completed,
-            submitted > done ? submitted - done : 0,
-            cleared,
-            c.order_drops.load(std::memory_order_relaxed),
-            c.cpu.load(std::memory_order_relaxed),
-            c.cpu_short.load(std::memory_order_relaxed),
+            port->total(dir, CTR_SUBMITTED),
+            port->total(dir, CTR_COMPLETED),
+            inflight[d],
+            port->total(dir, CTR_CLEARED),
+            port->total(dir, CTR_ORDER_DROPS),
+            port->total(dir, CTR_ORDER_WAITS),
+            port->total(dir, CTR_CPU),
+            port->total(dir, CTR_CPU_SHORT),
         };
 
         for (size_t i = 0; i < n_names; i++) {
-            if (d == kRx && !strcmp(names[i], "async_order_drops")) {
-                /* Receiving never drops for order: it holds the queue. */
+            if (d == DIR_RX && !strncmp(names[i], "async_order_", 12)) {
+                /* Receiving never waits or drops for order: only the
+                 * queue's poller copies from it. */
                 continue;
             }
             netdev_custom_counter *ctr = &stats->counters[stats->size++];
@@ -714,128 +1668,150 @@ vhost_async_port_custom_stats(const struct vhost_async_port *port,
     }
 }
 
+/* vhost callbacks. */
+
 void
 vhost_async_new_device(struct vhost_async_port *port, int vid) noexcept
 {
     int n_vrings = rte_vhost_get_vring_num(vid);
     int n_registered = 0;
 
-    if (!port || !port->socket_async) {
+    if (!port || !port->socket_async.load(std::memory_order_acquire)) {
         return;
     }
 
-    for (Counters &c : port->dir) {
-        c.reset();
-    }
-    n_vrings = std::min(n_vrings, kMaxVrings);
+    n_vrings = std::min(n_vrings, max_vrings);
     for (int i = 0; i < n_vrings; i++) {
-        Vring &vr = port->vrings[i];
+        struct async_vring &vr = port->make_vring(i);
 
-        vr.inflight.store(0, std::memory_order_relaxed);
-        vr.dma_mask.store(0, std::memory_order_relaxed);
-        if (!rte_vhost_async_channel_register(vid, i)) {
-            vr.registered.store(true, std::memory_order_release);
+        /* No thread polls the port: the poller's state starts afresh. */
+        vr.reset_poller();
+        if (register_channel(port, vr, vid, i, false)) {
             n_registered++;
-        } else {
-            VLOG_WARN("%s: could not register an async channel on vring %d: "
-                      "it copies with the CPU.",
-                      port->name.c_str(), i);
         }
     }
+    port->tearing.store(false, std::memory_order_relaxed);
+
+    /* A new generation, even, then the vid (see listed_vring::live()). */
+    uint64_t gen = port->gen.load(std::memory_order_relaxed);
+    port->gen.store(gen + (gen % 2 ? 1 : 2), std::memory_order_release);
     port->vid.store(vid, std::memory_order_release);
     set_vid_port(vid, port);
-    port->active.store(n_registered > 0, std::memory_order_release);
-    VLOG_INFO("%s: %d of %d vrings use DMA copies.", port->name.c_str(),
-              n_registered, n_vrings);
+
+    static const struct rte_vhost_user_extern_ops ops = {pre_message, nullptr};
+    rte_vhost_extern_callback_register(vid, &ops, nullptr);
+
+    port->active.store(true, std::memory_order_release);
+    VLOG_INFO("%s: %d of %d vrings use DMA copies%s.", port->name.c_str(),
+              n_registered, n_vrings,
+              n_registered < n_vrings ? "; the others once the guest enables "
+                                        "them"
+                                      : "");
 }
 
 struct vhost_async_port *
 vhost_async_stop_device(struct vhost_async_port *port) noexcept
 {
-    if (!port || !port->socket_async) {
+    if (!port || port->vid.load(std::memory_order_acquire) < 0) {
         return nullptr;
     }
     port->active.store(false, std::memory_order_release);
-    port->gen.fetch_add(1, std::memory_order_acq_rel);
+
+    /* Odd: the guest is going, and every list entry of its vrings stops
+     * being valid. */
+    uint64_t gen = port->gen.load(std::memory_order_relaxed);
+    if (!(gen % 2)) {
+        port->gen.store(gen + 1, std::memory_order_release);
+    }
     port->ref();
     return port;
+}
+
+struct vhost_async_port *
+vhost_async_stop_vid(int vid) noexcept
+{
+    vhost_async_port *port = port_by_vid(vid);
+    vhost_async_port *stopped = vhost_async_stop_device(port);
+
+    if (port) {
+        port->unref();
+    }
+    return stopped;
 }
 
 void
 vhost_async_destroy_device(struct vhost_async_port *port, int vid) noexcept
 {
     uint64_t cleared = 0;
-    int expected = vid;
 
     if (!port) {
         return;
     }
-    if (!port->vid.compare_exchange_strong(expected, -1)) {
-        /* Another thread tore this device down already. */
+    if (port->vid.load(std::memory_order_acquire) != vid ||
+        port->tearing.exchange(true, std::memory_order_acq_rel)) {
+        /* Another thread tears this device down, or did. */
         port->unref();
         return;
     }
     for (int d = 0; d < 2; d++) {
-        cleared -= port->dir[d].cleared.load();
+        cleared -= port->total(static_cast<direction>(d), CTR_CLEARED);
     }
-    for (int i = 0; i < kMaxVrings; i++) {
-        Vring &vr = port->vrings[i];
+    for (int i = 0; i < max_vrings; i++) {
+        struct async_vring *vr = port->get_vring(i);
 
-        if (!vr.registered.load(std::memory_order_acquire)) {
+        if (!vr || !vr->registered.load(std::memory_order_acquire)) {
             continue;
         }
-        clear_vring(port, vid, i, false);
-        port->free_stash(vr);
-        if (rte_vhost_async_channel_unregister(vid, i)) {
-            VLOG_WARN("%s: could not unregister the async channel of vring "
-                      "%d.",
-                      port->name.c_str(), i);
+        clear_gone(port, *vr, vid, i);
+        if (vring_dir(i) == DIR_RX) {
+            port->free_held(*vr, true);
         }
-        vr.registered.store(false, std::memory_order_release);
     }
     for (int d = 0; d < 2; d++) {
-        cleared += port->dir[d].cleared.load();
+        cleared += port->total(static_cast<direction>(d), CTR_CLEARED);
     }
     if (cleared) {
         VLOG_INFO("%s: %" PRIu64 " packets in flight were cleared as the "
                   "guest went away.",
                   port->name.c_str(), cleared);
     }
+
+    /* PMD threads may still list the guest's vrings: once they see the vid
+     * go, they drop their entries, and vhost may free the device once none
+     * is left (each thread does so on its next poll or drain). */
+    port->vid.store(-1, std::memory_order_release);
     set_vid_port(vid, nullptr);
+    wait_unlisted(port);
     port->unref();
 }
 
 void
 vhost_async_vring_state_changed(int vid, uint16_t vring, int enable) noexcept
 {
-    vhost_async_port *port;
-
-    if (enable || vring >= kMaxVrings) {
-        return;
+    if (!enable) {
+        drain_locked(vid, vring, "changes state");
+    } else {
+        register_late(vid, vring);
     }
-    port = port_by_vid(vid);
-    if (!port) {
-        return;
-    }
-    if (can_use_vring(port, vring)) {
-        /* vhost holds the vring's lock and will unmap guest memory or stop
-         * the vring once this returns: the copies must be done by then. */
-        clear_vring(port, vid, vring, true);
-    }
-    port->unref();
 }
 
-void
-vhost_async_set_min_frame_size(unsigned int bytes) noexcept
+int
+vhost_async_unregister_socket(const char *path) noexcept
 {
-    min_frame_size.store(bytes, std::memory_order_relaxed);
+    bool quiescent = ovsrcu_is_quiescent();
+    int err;
+
+    if (!quiescent) {
+        ovsrcu_quiesce_start();
+    }
+    err = rte_vhost_driver_unregister(path);
+    if (!quiescent) {
+        ovsrcu_quiesce_end();
+    }
+    return err;
 }
 
-unsigned int
-vhost_async_min_frame_size(void) noexcept
-{
-    return min_frame_size.load(std::memory_order_relaxed);
-}
+/* Data path. */
 
 bool
 vhost_async_active(const struct vhost_async_port *port) noexcept
@@ -848,38 +1824,50 @@ vhost_async_send(struct vhost_async_port *port, int vid, uint16_t vring,
                  struct rte_mbuf **pkts, int cnt, int max_retries,
                  int *retries, int *n_unsent) noexcept
 {
-    Counters &c = port->dir[kTx];
-    int dma = dpdk_dma_pmd_dev_id();
+    static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
+    struct async_vring *vr = port->get_vring(vring);
+    int dma = pmd.dma;
     int sent = 0;
 
     *retries = 0;
-    if (!can_use_vring(port, vring)) {
+    if (!vr || !vr->registered.load(std::memory_order_acquire)) {
         /* No async channel: nothing can be in flight. */
         sent = cpu_enqueue(vid, vring, pkts, cnt, max_retries, retries);
-        c.add(c.cpu, sent);
+        port->count(DIR_TX, CTR_CPU, sent);
         *n_unsent = cnt - sent;
         return 0; /* The caller frees them all: the copies are done. */
     }
-    Vring &vr = port->vrings[vring];
+
     unsigned int min = min_frame_size.load(std::memory_order_relaxed);
     bool by_size = dma >= 0 && min && all_short(pkts, cnt, min);
 
     /* Without a device, or for short frames, the CPU copies, in order:
      * only once nothing is in flight. */
     if (dma < 0 || by_size) {
-        if (cpu_turn(port, vr, vid, vring, dma)) {
+        bool waited = false;
+        bool idle = dma < 0 ? wait_tx_idle(port, vid, vring, &waited)
+                            : !rte_vhost_async_get_inflight(vid, vring);
+
+        if (idle) {
             sent = cpu_enqueue(vid, vring, pkts, cnt, max_retries, retries);
-            if (sent) {
-                c.add(c.cpu, sent);
-                if (by_size) {
-                    c.add(c.cpu_short, sent);
-                }
+            port->count(DIR_TX, CTR_CPU, sent);
+            if (by_size) {
+                port->count(DIR_TX, CTR_CPU_SHORT, sent);
+            }
+            if (waited) {
+                port->count(DIR_TX, CTR_ORDER_WAITS, sent);
             }
             *n_unsent = cnt - sent;
             return 0;
         }
         if (dma < 0) {
-            c.add(c.order_drops, cnt);
+            VLOG_WARN_RL(&rl,
+                         "%s: copies in flight on vring %u did not "
+                         "complete within %d ms: %d packets sent without a "
+                         "DMA device are dropped to keep their order.",
+                         port->name.c_str(), vring, VHOST_ASYNC_ORDER_WAIT_MS,
+                         cnt);
+            port->count(DIR_TX, CTR_ORDER_DROPS, cnt);
             *n_unsent = cnt;
             return 0;
         }
@@ -887,18 +1875,10 @@ vhost_async_send(struct vhost_async_port *port, int vid, uint16_t vring,
     }
 
     uint64_t gen = port->gen.load(std::memory_order_acquire);
-    uint64_t bit = UINT64_C(1) << dma;
-
-    if (!(vr.dma_mask.load(std::memory_order_relaxed) & bit)) {
-        vr.dma_mask.fetch_or(bit, std::memory_order_release);
-    }
     for (;;) {
         int n = rte_vhost_submit_enqueue_burst(vid, vring, pkts + sent,
                                                cnt - sent, dma, 0);
-        if (n) {
-            vr.inflight.fetch_add(n, std::memory_order_release);
-            sent += n;
-        }
+        sent += n;
         if (sent == cnt || *retries >= max_retries) {
             break;
         }
@@ -909,8 +1889,8 @@ vhost_async_send(struct vhost_async_port *port, int vid, uint16_t vring,
         (*retries)++;
     }
     if (sent) {
-        c.add(c.submitted, sent);
-        remember(port, gen, vring);
+        port->count(DIR_TX, CTR_SUBMITTED, sent);
+        list_vring(pmd.tx, port, gen, vid, vring);
     }
     *n_unsent = cnt - sent;
     return sent;
@@ -921,151 +1901,163 @@ vhost_async_recv(struct vhost_async_port *port, int vid, uint16_t vring,
                  struct rte_mempool *mp, struct rte_mbuf **pkts,
                  int n) noexcept
 {
-    Counters &c = port->dir[kRx];
-    int dma = dpdk_dma_pmd_dev_id();
+    struct async_vring *vr = port->get_vring(vring);
+    int dma = pmd.dma;
+    int got;
 
-    if (!can_use_vring(port, vring)) {
+    if (!vr || !vr->registered.load(std::memory_order_acquire)) {
         return rte_vhost_dequeue_burst(vid, vring, mp, pkts, n);
     }
-    Vring &vr = port->vrings[vring];
-    unsigned int min = min_frame_size.load(std::memory_order_relaxed);
-    bool by_size = dma >= 0 && min && vr.rx_short;
 
-    /* Without a device, or while the queue's frames are short, the CPU
-     * copies, in order: only once nothing is in flight.  What is taken
-     * back on the way, and what a drain took back, goes first. */
-    bool cpu = dma < 0 || by_size;
-    bool idle = cpu && cpu_turn(port, vr, vid, vring, dma);
-
-    if (!vr.stash.empty()) {
-        return pop_stash(vr, c, pkts, n);
-    }
-    if (cpu) {
-        if (!idle) {
-            return 0; /* Still in flight: hold the queue, never reorder. */
-        }
-        int got = rte_vhost_dequeue_burst(vid, vring, mp, pkts, n);
-        if (got) {
-            c.add(c.cpu, got);
-            if (by_size) {
-                c.add(c.cpu_short, got);
-                rx_track_length(vr, pkts, got, min);
-            }
-        }
+    poll_begin(*vr);
+    if (OVS_UNLIKELY(vr->held_head < vr->held.size())) {
+        /* What drains took back goes first. */
+        got = pop_held(port, *vr, pkts, n);
+        poll_end(*vr);
         return got;
     }
 
-    int64_t before = vr.inflight.load(std::memory_order_relaxed);
-    int nr_inflight = 0;
-    uint64_t bit = UINT64_C(1) << dma;
+    unsigned int min = min_frame_size.load(std::memory_order_relaxed);
+    bool by_size = dma >= 0 && min && vr->rx_short;
 
-    if (!(vr.dma_mask.load(std::memory_order_relaxed) & bit)) {
-        vr.dma_mask.fetch_or(bit, std::memory_order_release);
+    if (dma < 0 || by_size) {
+        /* The CPU copies, in order: only once nothing is in flight.  What
+         * is complete goes first; while copies are in flight, the queue
+         * waits. */
+        if (vr->inflight) {
+            take_back_rx(vid, vring, *vr, dma);
+            got = pop_held(port, *vr, pkts, n);
+        } else {
+            got = rte_vhost_dequeue_burst(vid, vring, mp, pkts, n);
+            port->count(DIR_RX, CTR_CPU, got);
+            if (by_size) {
+                port->count(DIR_RX, CTR_CPU_SHORT, got);
+            }
+        }
+        if (min && dma >= 0) {
+            track_length(*vr, pkts, got, min);
+        }
+        poll_end(*vr);
+        return got;
     }
-    int got = rte_vhost_async_try_dequeue_burst(vid, vring, mp, pkts, n,
-                                                &nr_inflight, dma, 0);
+
+    /* The generation before the copies: a guest that starts to go after
+     * this clears them itself. */
+    uint64_t gen = port->gen.load(std::memory_order_acquire);
+    int nr_inflight = -1;
+    got = rte_vhost_async_try_dequeue_burst(vid, vring, mp, pkts, n,
+                                            &nr_inflight, dma, 0);
     if (min) {
-        rx_track_length(vr, pkts, got, min);
+        track_length(*vr, pkts, got, min);
     }
     if (nr_inflight >= 0) {
-        int64_t submitted = nr_inflight - before + got;
+        int submitted = nr_inflight - vr->inflight + got;
 
         if (submitted > 0) {
-            c.add(c.submitted, submitted);
+            port->count(DIR_RX, CTR_SUBMITTED, submitted);
         }
-        if (nr_inflight != before) {
-            vr.inflight.store(nr_inflight, std::memory_order_release);
-        }
-        if (nr_inflight) {
-            remember(port, port->gen.load(std::memory_order_acquire), vring);
+        vr->inflight = nr_inflight;
+        if (nr_inflight && !vr->listed) {
+            vr->listed = true;
+            list_vring(pmd.rx, port, gen, vid, vring);
         }
     }
-    if (got) {
-        /* Most calls of a busy-polling thread find nothing. */
-        c.add(c.completed, got);
-    }
+    port->count(DIR_RX, CTR_COMPLETED, got);
+    poll_end(*vr);
     return got;
+}
+
+/* PMD threads. */
+
+void
+vhost_async_pmd_reload(unsigned int core_id, int numa_id, bool busy) noexcept
+{
+    const char *idle = nullptr;
+    if (!vhost_async_enabled()) {
+        idle = "vhost-async-support is off";
+    } else if (!busy) {
+        idle = "no queue to poll";
+    }
+    int old = pmd.dma;
+
+    pmd.core_id = core_id;
+    pmd_drain();
+    pmd.dma = dpdk_dma_pmd_update(core_id, numa_id, idle);
+    if (old >= 0 && pmd.dma != old) {
+        pmd_forget();
+    }
+}
+
+void
+vhost_async_pmd_exit(void) noexcept
+{
+    int old = pmd.dma;
+
+    pmd_drain();
+    dpdk_dma_pmd_exit();
+    pmd.dma = -1;
+    if (old >= 0) {
+        pmd_forget();
+    }
+}
+
+bool
+vhost_async_pmd_has_device(void) noexcept
+{
+    return pmd.dma >= 0;
 }
 
 unsigned int
 vhost_async_pmd_poll(void) noexcept
 {
-    std::vector<Entry> &entries = pmd_queues.entries;
     unsigned int reaped = 0;
-    int dma;
 
-    if (OVS_LIKELY(entries.empty())) {
-        return 0;
-    }
-    dma = dpdk_dma_pmd_dev_id();
-    for (size_t i = 0; i < entries.size();) {
-        Entry &e = entries[i];
-        vhost_async_port *port = e.port;
-        Vring &vr = port->vrings[e.vring];
-
-        if (port->gen.load(std::memory_order_acquire) == e.gen && dma >= 0) {
-            if (vring_dir(e.vring) == kTx) {
-                reaped +=
-                    poll_tx(port, port->vid.load(std::memory_order_acquire),
-                            e.vring, dma);
-            }
-            if (vr.inflight.load(std::memory_order_acquire) > 0) {
-                i++;
-                continue;
-            }
+    /* Receive vrings are reaped as they are polled; the entries of a guest
+     * whose teardown is done go, so that it need not wait for them. */
+    for (size_t i = 0; i < pmd.rx.size();) {
+        if (!pmd.rx[i].live()) {
+            unlist(pmd.rx, i);
+        } else {
+            i++;
         }
-        /* Nothing in flight, or the guest is gone (its teardown drained
-         * the queue): forget the queue. */
-        port->unref();
-        e = entries.back();
-        entries.pop_back();
+    }
+    for (size_t i = 0; i < pmd.tx.size();) {
+        listed_vring &e = pmd.tx[i];
+
+        if (!e.live()) {
+            /* The guest's teardown cleared the vring. */
+            unlist(pmd.tx, i);
+            continue;
+        }
+
+        enum counter ctr = e.valid() ? CTR_COMPLETED : CTR_CLEARED;
+        int n = poll_tx(e.port, e.vid, e.vring, pmd.dma, ctr);
+        int left = rte_vhost_async_get_inflight(e.vid, e.vring);
+
+        reaped += n;
+        if (!left) {
+            unlist(pmd.tx, i);
+            continue;
+        }
+        if (n) {
+            e.stalled = 0;
+        } else if (left > 0 && ++e.stalled >= stall_sweep) {
+            e.stalled = 0;
+            reaped += poll_tx_all(e.port, e.vid, e.vring, ctr);
+        }
+        i++;
     }
     return reaped;
 }
 
-void
-vhost_async_pmd_drain(void) noexcept
+bool
+vhost_async_reload_needed(uint64_t *seq) noexcept
 {
-    std::vector<Entry> &entries = pmd_queues.entries;
-    long long deadline = time_msec() + kDrainTimeoutMs;
-    int dma = dpdk_dma_pmd_dev_id();
-    struct dpdk_dma_claim *claim = dpdk_dma_pmd_claim();
+    return dpdk_dma_reload_needed(seq);
+}
 
-    while (!entries.empty() && dma >= 0) {
-        /* The device's count is read first: once it is idle, the reaping
-         * below takes back everything it completed.  Copies of other
-         * threads on a shared queue are theirs to reap. */
-        bool idle = !device_inflight(dma);
-
-        for (Entry &e : entries) {
-            vhost_async_port *port = e.port;
-
-            if (port->gen.load(std::memory_order_acquire) == e.gen) {
-                reap(port, port->vid.load(std::memory_order_acquire), e.vring,
-                     dma);
-            }
-        }
-        if (idle) {
-            break;
-        }
-        if (time_msec() >= deadline) {
-            VLOG_WARN("DMA device %d still has %" PRIu64 " copies in flight "
-                      "after %lld ms; the PMD thread keeps it.",
-                      dma, device_inflight(dma), kDrainTimeoutMs);
-            break;
-        }
-    }
-
-    /* Forget the queues: another thread may poll them after the reload. */
-    for (Entry &e : entries) {
-        e.port->unref();
-    }
-    entries.clear();
-
-    if (claim) {
-        int64_t left = device_inflight(dma);
-
-        dpdk_dma_claim_inflight_add(claim,
-                                    left - dpdk_dma_claim_inflight(claim));
-    }
+void
+vhost_async_reload_wait(uint64_t seq) noexcept
+{
+    dpdk_dma_reload_wait(seq);
 }

@@ -63,6 +63,7 @@ struct fake_entry {
 struct fake_vq {
     struct fake_lock lock;
     bool enabled;
+    bool unmapped;              /* Not vhost's vq->access_ok. */
     bool async;
     uint64_t async_epoch;       /* Changes when the async state is freed. */
     struct fake_entry ring[FAKE_VQ_SIZE];
@@ -83,6 +84,7 @@ struct fake_vq {
 
 struct fake_vid {
     bool exists;
+    struct rte_vhost_user_extern_ops extern_ops;
     bool unmapped;
     int n_vrings;
     struct fake_vq vqs[FAKE_MAX_VRINGS];
@@ -102,13 +104,15 @@ struct fake_dev {
     int numa;
     bool vhost_configured;
     bool fail_stats;
+    bool instant;               /* Copies are done as they are submitted. */
+    bool count_at_reap;         /* 'completed' counts reaped copies. */
     struct fake_lock lock;
     struct fake_copy ring[FAKE_DMA_RING];
     int head;                   /* Oldest not reaped. */
     int n;                      /* Not reaped. */
     int n_done;                 /* Of those, done by the hardware. */
     uint64_t submitted;
-    uint64_t completed;         /* Done by the hardware. */
+    uint64_t completed;         /* Done by the hardware, or reaped. */
 };
 
 static struct fake_dev devs[FAKE_MAX_DEVS];
@@ -125,6 +129,9 @@ static struct ds violations = DS_EMPTY_INITIALIZER;
 static int n_violations;
 
 static unsigned long calls[FAKE_N_CALLS];
+
+static bool callback_running;
+static bool unregistering;
 
 static struct {
     bool armed;
@@ -243,6 +250,9 @@ dev_reap(struct fake_dev *dev)
         dev->head = (dev->head + 1) % FAKE_DMA_RING;
         dev->n--;
         dev->n_done--;
+        if (dev->count_at_reap) {
+            dev->completed++;
+        }
     }
     fake_lock_release(&dev->lock);
 }
@@ -268,6 +278,11 @@ dev_submit(struct fake_dev *dev, int vid, int qid, struct fake_vq *vq,
     c->hw_done = false;
     dev->n++;
     dev->submitted++;
+    if (dev->instant) {
+        c->hw_done = true;
+        dev->n_done++;
+        dev->completed += !dev->count_at_reap;
+    }
 }
 
 /* Takes the first 'count' flagged entries of 'vq' at most, into 'pkts'. */
@@ -387,7 +402,7 @@ fake_dma_complete(int dev_id, int n)
         }
         c->hw_done = true;
         dev->n_done++;
-        dev->completed++;
+        dev->completed += !dev->count_at_reap;
     }
     ovs_mutex_unlock(&fake_mutex);
 }
@@ -420,6 +435,30 @@ fake_dma_fail_stats(int dev_id, bool fail)
     ovs_mutex_unlock(&fake_mutex);
 }
 
+void
+fake_dma_count_at_reap(int dev_id, bool at_reap)
+{
+    ovs_mutex_lock(&fake_mutex);
+    devs[dev_id].count_at_reap = at_reap;
+    ovs_mutex_unlock(&fake_mutex);
+}
+
+void
+fake_vhost_set_mapped(int vid, int vring, bool mapped)
+{
+    ovs_mutex_lock(&fake_mutex);
+    vids[vid].vqs[vring].unmapped = !mapped;
+    ovs_mutex_unlock(&fake_mutex);
+}
+
+void
+fake_dma_set_instant(int dev_id, bool instant)
+{
+    ovs_mutex_lock(&fake_mutex);
+    devs[dev_id].instant = instant;
+    ovs_mutex_unlock(&fake_mutex);
+}
+
 int
 fake_vhost_attach(int n_vrings)
 {
@@ -449,6 +488,22 @@ fake_vhost_attach(int n_vrings)
 }
 
 void
+fake_vhost_add_vrings(int vid, int n)
+{
+    ovs_mutex_lock(&fake_mutex);
+    struct fake_vid *v = &vids[vid];
+
+    ovs_assert(v->n_vrings + n <= FAKE_MAX_VRINGS);
+    for (int q = v->n_vrings; q < v->n_vrings + n; q++) {
+        v->vqs[q].enabled = true;
+        v->vqs[q].rx_seqs = xcalloc(FAKE_MAX_MBUFS, sizeof *v->vqs[q].rx_seqs);
+        v->vqs[q].tx_next = v->vqs[q].tx_first = 1;
+    }
+    v->n_vrings += n;
+    ovs_mutex_unlock(&fake_mutex);
+}
+
+void
 fake_vhost_close(int vid)
 {
     ovs_mutex_lock(&fake_mutex);
@@ -473,8 +528,34 @@ void
 fake_vhost_set_enabled(int vid, int vring, bool enabled)
 {
     ovs_mutex_lock(&fake_mutex);
-    vids[vid].vqs[vring].enabled = enabled;
+    struct fake_vq *vq = &vids[vid].vqs[vring];
+
+    if (enabled && vq->async && vq->n) {
+        /* SET_VRING_ENABLE fails: "Inflight packets must be completed
+         * first". */
+        violation("vhost refused to enable vid %d vring %d with %d copies "
+                  "in flight", vid, vring, vq->n);
+    } else {
+        vq->enabled = enabled;
+    }
     ovs_mutex_unlock(&fake_mutex);
+}
+
+void
+fake_vhost_pre_message_enable(int vid, int vring, bool enable)
+{
+    /* The message as the vhost-user protocol lays it out: request, flags,
+     * size, then the vring state (index, num). */
+    uint32_t msg[5] = {18 /* VHOST_USER_SET_VRING_ENABLE */, 0, 8,
+                       (uint32_t) vring, enable};
+    rte_vhost_msg_handle handle;
+
+    ovs_mutex_lock(&fake_mutex);
+    handle = vids[vid].extern_ops.pre_msg_handle;
+    ovs_mutex_unlock(&fake_mutex);
+    if (handle) {
+        handle(vid, msg);
+    }
 }
 
 void
@@ -542,6 +623,32 @@ fake_vhost_async_registered(int vid, int vring)
     bool async = vids[vid].vqs[vring].async;
     ovs_mutex_unlock(&fake_mutex);
     return async;
+}
+
+void
+fake_vhost_callback_begin(void)
+{
+    ovs_mutex_lock(&fake_mutex);
+    callback_running = true;
+    ovs_mutex_unlock(&fake_mutex);
+}
+
+void
+fake_vhost_callback_end(void)
+{
+    ovs_mutex_lock(&fake_mutex);
+    callback_running = false;
+    pthread_cond_broadcast(&fake_cond);
+    ovs_mutex_unlock(&fake_mutex);
+}
+
+bool
+fake_vhost_unregistering(void)
+{
+    ovs_mutex_lock(&fake_mutex);
+    bool waiting = unregistering;
+    ovs_mutex_unlock(&fake_mutex);
+    return waiting;
 }
 
 void
@@ -770,6 +877,37 @@ rte_dma_stats_get(int16_t dev_id, uint16_t vchan OVS_UNUSED,
 
 /* DPDK's vhost library. */
 
+int
+rte_vhost_driver_unregister(const char *path OVS_UNUSED)
+{
+    /* DPDK waits, without a timeout, for the socket's callback to end
+     * (fdset_try_del()). */
+    ovs_mutex_lock(&fake_mutex);
+    unregistering = true;
+    while (callback_running) {
+        ovs_mutex_cond_wait(&fake_cond, &fake_mutex);
+    }
+    unregistering = false;
+    ovs_mutex_unlock(&fake_mutex);
+    return 0;
+}
+
+int
+rte_vhost_extern_callback_register(
+    int vid, struct rte_vhost_user_extern_ops const *const ops,
+    void *ctx OVS_UNUSED)
+{
+    ovs_mutex_lock(&fake_mutex);
+    int ret = -1;
+
+    if (vid >= 0 && vid < FAKE_MAX_VIDS && vids[vid].exists && ops) {
+        vids[vid].extern_ops = *ops;
+        ret = 0;
+    }
+    ovs_mutex_unlock(&fake_mutex);
+    return ret;
+}
+
 uint16_t
 rte_vhost_get_vring_num(int vid)
 {
@@ -778,6 +916,31 @@ rte_vhost_get_vring_num(int vid)
                  ? vids[vid].n_vrings : 0;
     ovs_mutex_unlock(&fake_mutex);
     return n;
+}
+
+int
+rte_vhost_get_vhost_vring(int vid, uint16_t vring_idx,
+                          struct rte_vhost_vring *vring)
+{
+    /* Stand-ins for the guest's rings: only whether they are set matters. */
+    static struct vring_desc desc;
+    static struct vring_avail avail;
+    static struct vring_used used;
+
+    ovs_mutex_lock(&fake_mutex);
+    struct fake_vq *vq = get_vq(vid, vring_idx);
+
+    if (vq) {
+        memset(vring, 0, sizeof *vring);
+        if (!vq->unmapped) {
+            vring->desc = &desc;
+            vring->avail = &avail;
+            vring->used = &used;
+        }
+        vring->size = FAKE_VQ_SIZE;
+    }
+    ovs_mutex_unlock(&fake_mutex);
+    return vq ? 0 : -1;
 }
 
 int
@@ -810,8 +973,9 @@ channel_register(int vid, uint16_t qid, bool locked)
     if (!locked) {
         fake_lock_acquire(&vq->lock);
     }
-    int ret = vq->async ? -1 : 0;
-    vq->async = true;
+    /* Only the call that takes the lock checks vq->access_ok. */
+    int ret = vq->async || (!locked && vq->unmapped) ? -1 : 0;
+    vq->async = !ret || vq->async;
     if (!locked) {
         fake_lock_release(&vq->lock);
     }
@@ -849,7 +1013,10 @@ channel_unregister(int vid, uint16_t qid, bool locked)
     if (locked ? !vq->lock.held : !fake_lock_try(&vq->lock)) {
         return -1;
     }
-    if (!vq->async) {
+    if (!locked && vq->unmapped) {
+        /* Only the call that takes the lock checks vq->access_ok. */
+        ret = -1;
+    } else if (!vq->async) {
         ret = 0;
     } else if (vq->n) {
         ret = -1;
@@ -1010,7 +1177,8 @@ get_inflight(int vid, uint16_t queue_id, bool locked)
     if (locked ? !vq->lock.held : !fake_lock_try(&vq->lock)) {
         return -1;
     }
-    if (vq->async) {
+    /* Only the call that takes the lock checks vq->access_ok. */
+    if (vq->async && (locked || !vq->unmapped)) {
         ret = vq->n;
     }
     if (!locked) {

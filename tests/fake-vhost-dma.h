@@ -29,8 +29,11 @@
  * It keeps what vhost and a DMA device keep, as DPDK 22.11 does:
  *
  *   - Per vring: an access lock (vhost's vq->access_lock; the blocking and
- *     try-lock calls are those of DPDK), whether it is enabled, whether an
- *     async channel is registered, and the copies in flight in submission
+ *     try-lock calls are those of DPDK), whether it is enabled, whether its
+ *     memory is mapped (vq->access_ok: without it, the calls that take the
+ *     lock do not register or unregister an async channel or say what is
+ *     in flight, and rte_vhost_get_vhost_vring() gives no rings), whether
+ *     an async channel is registered, and the copies in flight in submission
  *     order, each with its completion flag.  vhost returns a vring's
  *     packets in that order, once the flag of the first one is set,
  *     whichever device copied them.
@@ -40,7 +43,8 @@
  *     a vhost call with that device then reaps at most 128 completions
  *     (VHOST_DMA_MAX_COPY_COMPLETE) and sets their flags.  The device's
  *     counters count a copy completed when the hardware finishes it, as
- *     dma_skeleton's do.
+ *     dma_skeleton's do, or when it is reaped, as idxd's and ioat's do
+ *     (fake_dma_count_at_reap()).
  *
  *   - The guest: what it received on each of its receive vrings, in order,
  *     and the frames it queued on each of its transmit vrings.
@@ -81,19 +85,36 @@ void fake_dma_complete(int dev_id, int n);      /* n < 0: all. */
 int fake_dma_pending(int dev_id);               /* Not yet done by hw. */
 int fake_dma_unreaped(int dev_id);              /* Done, not reaped. */
 void fake_dma_fail_stats(int dev_id, bool fail);
+void fake_dma_set_instant(int dev_id, bool instant); /* Done at submit. */
+void fake_dma_count_at_reap(int dev_id, bool at_reap);
 
 /* Guests.  fake_vhost_attach() returns the new guest's vid, whose vrings
  * are all enabled and translated.  Even vrings are the guest's receive
  * queues (OVS sends there), odd ones its transmit queues. */
 int fake_vhost_attach(int n_vrings);
 void fake_vhost_close(int vid);
+/* The guest sets up 'n' more vrings (vhost allocates them as it goes). */
+void fake_vhost_add_vrings(int vid, int n);
 void fake_vhost_set_enabled(int vid, int vring, bool enabled);
+void fake_vhost_set_mapped(int vid, int vring, bool mapped);
+/* Hands a SET_VRING_ENABLE message for 'vring' to the pre-message hook
+ * registered with rte_vhost_extern_callback_register(), as vhost does before
+ * it handles the message. */
+void fake_vhost_pre_message_enable(int vid, int vring, bool enable);
 void fake_vhost_lock_all(int vid);
 void fake_vhost_unlock_all(int vid);
 void fake_vhost_unmap_memory(int vid);
 void fake_vhost_map_memory(int vid);
 int fake_vhost_inflight(int vid, int vring);
 bool fake_vhost_async_registered(int vid, int vring);
+
+/* A vhost callback of a socket is in progress between
+ * fake_vhost_callback_begin() and fake_vhost_callback_end():
+ * rte_vhost_driver_unregister() waits for it to end, as DPDK's does.
+ * fake_vhost_unregistering() says whether a thread waits so. */
+void fake_vhost_callback_begin(void);
+void fake_vhost_callback_end(void);
+bool fake_vhost_unregistering(void);
 
 /* Frames: each carries a sequence number.  fake_guest_send() queues 'n'
  * frames of 'len' bytes on transmit vring 'vring', numbered from the

@@ -14,8 +14,10 @@
  * limitations under the License.
  */
 
-/* Unit tests of the DMA channel manager's pools and claims, through its C
- * interface (lib/dpdk-dma.h) only.  The devices are made up: no DPDK. */
+/* Unit tests of the DMA device layer: its pools and claims, through their C
+ * interface for tests (lib/dpdk-dma-pool.h), with made-up devices, and its
+ * device counts (lib/dpdk-dma.h) on the fake dmadev of
+ * tests/fake-vhost-dma.h. */
 
 #include <config.h>
 
@@ -25,6 +27,8 @@
 
 #include "command-line.h"
 #include "dpdk-dma.h"
+#include "dpdk-dma-pool.h"
+#include "fake-vhost-dma.h"
 #include "openvswitch/dynamic-string.h"
 #include "openvswitch/vlog.h"
 #include "ovs-atomic.h"
@@ -171,28 +175,20 @@ test_double_release(struct ovs_cmdl_context *ctx OVS_UNUSED)
     dpdk_dma_pool_destroy(pool);
 }
 
+/* A device's copies in flight are its own count, and a device that cannot
+ * tell is not taken for idle. */
 static void
-test_inflight(struct ovs_cmdl_context *ctx OVS_UNUSED)
+test_device_inflight(struct ovs_cmdl_context *ctx OVS_UNUSED)
 {
-    struct dpdk_dma_pool *pool = make_pool(1, NULL);
-    struct dpdk_dma_claim *a, *keep;
+    uint64_t n;
+    int id;
 
-    ovs_assert(!dpdk_dma_pool_claim(pool, 1, 0, &a));
-    keep = a;
-    dpdk_dma_claim_inflight_add(a, 32);
-    dpdk_dma_claim_inflight_add(a, -29);
-    ovs_assert(dpdk_dma_claim_inflight(a) == 3);
-
-    /* Refused: the claim stays, and so does the device's owner. */
-    ovs_assert(dpdk_dma_claim_release(&a) == EBUSY);
-    ovs_assert(a == keep);
-    ovs_assert(!dpdk_dma_pool_n_free(pool));
-    print_pool(pool);
-
-    dpdk_dma_claim_inflight_add(a, -3);
-    ovs_assert(!dpdk_dma_claim_release(&a));
-    ovs_assert(dpdk_dma_pool_n_free(pool) == 1);
-    dpdk_dma_pool_destroy(pool);
+    fake_reset();
+    id = fake_dma_add("dma0", 0);
+    ovs_assert(!dpdk_dma_device_inflight(id, &n) && n == 0);
+    fake_dma_fail_stats(id, true);
+    ovs_assert(dpdk_dma_device_inflight(id, &n) == EIO && n == UINT64_MAX);
+    ovs_assert(dpdk_dma_device_inflight(id + 1, &n) && n == UINT64_MAX);
 }
 
 static void
@@ -328,7 +324,7 @@ static const struct ovs_cmdl_command commands[] = {
     {"exhaustion", NULL, 0, 0, test_exhaustion, OVS_RO},
     {"numa", NULL, 0, 0, test_numa, OVS_RO},
     {"double-release", NULL, 0, 0, test_double_release, OVS_RO},
-    {"inflight", NULL, 0, 0, test_inflight, OVS_RO},
+    {"device-inflight", NULL, 0, 0, test_device_inflight, OVS_RO},
     {"disable-free", NULL, 0, 0, test_disable_free, OVS_RO},
     {"disable-owned", NULL, 0, 0, test_disable_owned, OVS_RO},
     {"threads", NULL, 0, 0, test_threads, OVS_RO},

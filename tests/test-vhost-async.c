@@ -48,6 +48,7 @@
 #include "fake-vhost-dma.h"
 #include "openvswitch/dynamic-string.h"
 #include "openvswitch/vlog.h"
+#include "ovs-atomic.h"
 #include "ovs-rcu.h"
 #include "ovs-thread.h"
 #include "ovstest.h"
@@ -65,15 +66,20 @@
 #include "vhost-async.h"
 
 /* The module's interface for what PMD threads do. */
-#define PMD_RELOAD(CORE) dpdk_dma_pmd_reload(CORE, 0, true)
-#define PMD_EXIT() dpdk_dma_pmd_exit()
-#define PMD_POLL() dpdk_dma_pmd_poll()
+#define PMD_RELOAD(CORE) vhost_async_pmd_reload(CORE, 0, true)
+#define PMD_EXIT() vhost_async_pmd_exit()
+#define PMD_POLL() vhost_async_pmd_poll()
 #define PMD_DEV() dpdk_dma_pmd_dev_id()
 #define PORT_STATS(PORT, VID, STATS) \
-    vhost_async_port_custom_stats(PORT, STATS)
+    vhost_async_port_custom_stats(PORT, VID, STATS)
 
 /* How long a test waits for something that must happen. */
 #define TEST_TIMEOUT_MS 20000
+
+/* While a guest's teardown runs, idle PMD threads go round their loop and
+ * poll, as real ones always do: the teardown waits until they let go of the
+ * guest's vrings.  Otherwise they poll only when the test says. */
+static atomic_bool idle_pmds_poll;
 
 /* A thread that runs steps that the test gives it. */
 struct worker {
@@ -103,7 +109,13 @@ worker_main(void *w_)
             if (w->pmd) {
                 /* An idle PMD thread goes round its loop, and passes a
                  * quiescent point now and then. */
+                bool poll;
+
                 ovs_mutex_unlock(&w->mutex);
+                atomic_read(&idle_pmds_poll, &poll);
+                if (poll) {
+                    PMD_POLL();
+                }
                 ovsrcu_quiesce();
                 xnanosleep_no_quiesce(200 * 1000);
                 ovs_mutex_lock(&w->mutex);
@@ -173,7 +185,8 @@ worker_wait(struct worker *w)
 
     while (worker_busy(w)) {
         if (time_msec() > deadline) {
-            ovs_fatal(0, "%s did not finish its step within %d ms", w->name,
+            /* Not ovs_fatal(): exiting waits for the stuck threads. */
+            ovs_abort(0, "%s did not finish its step within %d ms", w->name,
                       TEST_TIMEOUT_MS);
         }
         xnanosleep(1000 * 1000);
@@ -225,7 +238,7 @@ wait_calls(enum fake_call call, unsigned long since, unsigned long n,
 
     while (fake_calls(call) < since + n && (!w || worker_busy(w))) {
         if (time_msec() > deadline) {
-            ovs_fatal(0, "no vhost calls for %d ms", TEST_TIMEOUT_MS);
+            ovs_abort(0, "no vhost calls for %d ms", TEST_TIMEOUT_MS);
         }
         xnanosleep(1000 * 1000);
     }
@@ -246,6 +259,13 @@ struct env {
     int vring;
     int result;
     int claimed[2];                         /* Device of pmd_a, pmd_b. */
+    struct vhost_async_port *stopped;       /* By step_stop(). */
+    atomic_bool spin;                       /* step_spin() goes on. */
+    atomic_bool spinning;                   /* step_spin() has begun. */
+
+    /* A second port and guest, for the cases that need one. */
+    struct vhost_async_port *port2;
+    int vid2;
 };
 
 static struct env env;
@@ -259,7 +279,17 @@ set_config(const char *min_frame_size)
     if (min_frame_size) {
         smap_add(&cfg, "vhost-async-min-frame-size", min_frame_size);
     }
-    dpdk_dma_set_config(&cfg);
+    vhost_async_set_config(&cfg);
+    smap_destroy(&cfg);
+}
+
+static void
+set_config_value(const char *vhost_async_support)
+{
+    struct smap cfg = SMAP_INITIALIZER(&cfg);
+
+    smap_add(&cfg, "vhost-async-support", vhost_async_support);
+    vhost_async_set_config(&cfg);
     smap_destroy(&cfg);
 }
 
@@ -419,15 +449,97 @@ step_destroy(void *aux OVS_UNUSED)
 {
     struct vhost_async_port *port = vhost_async_stop_device(env.port);
 
+    atomic_store(&idle_pmds_poll, true);
     ovsrcu_synchronize();
     vhost_async_destroy_device(port, env.vid);
+    atomic_store(&idle_pmds_poll, false);
 }
 
-/* vhost disables 'vring' (SET_VRING_ENABLE 0) with every lock held. */
+/* destroy_device() in two steps: the guest stops being used... */
+static void
+step_stop(void *aux OVS_UNUSED)
+{
+    env.stopped = vhost_async_stop_device(env.port);
+}
+
+/* ...then, once no thread uses it, its vrings are cleared. */
+static void
+step_finish_destroy(void *aux OVS_UNUSED)
+{
+    atomic_store(&idle_pmds_poll, true);
+    ovsrcu_synchronize();
+    vhost_async_destroy_device(env.stopped, env.vid);
+    atomic_store(&idle_pmds_poll, false);
+}
+
+/* The main thread waits for PMD threads to reload, without quiescing, as
+ * dpif-netdev's reload_affected_pmds() does, until the test says. */
+static void
+step_spin(void *aux OVS_UNUSED)
+{
+    bool spin = true;
+
+    atomic_store(&env.spinning, true);
+    while (spin) {
+        xnanosleep_no_quiesce(100 * 1000);
+        atomic_read(&env.spin, &spin);
+    }
+}
+
+/* The PMD thread on core 'aux' reloads: it keeps its device. */
+static void
+step_reload(void *aux)
+{
+    PMD_RELOAD((int) (intptr_t) aux);
+}
+
+static void
+step_send2(void *aux OVS_UNUSED)
+{
+    struct rte_mbuf *pkts[32];
+    int retries, n_unsent, n_async;
+
+    for (int i = 0; i < env.n_pkts; i++) {
+        pkts[i] = fake_mbuf_new(i + 1, 1518);
+    }
+    n_async = vhost_async_send(env.port2, env.vid2, 0, pkts, env.n_pkts, 8,
+                               &retries, &n_unsent);
+    fake_mbuf_free(pkts + n_async, env.n_pkts - n_async);
+    env.result = env.n_pkts - n_unsent;
+}
+
+/* Sends 'n' frames to the receive vring 0 of the second guest. */
+static int
+send2_on(struct worker *w, int n)
+{
+    env.n_pkts = n;
+    worker_run(w, step_send2, NULL);
+    return env.result;
+}
+
+static void
+step_attach2(void *aux OVS_UNUSED)
+{
+    vhost_async_new_device(env.port2, env.vid2);
+}
+
+/* Adds a second port, with a guest of 2 vrings. */
+static void
+env_add_port2(void)
+{
+    env.port2 = vhost_async_port_create("vhu1", env.reconfigure_seq);
+    vhost_async_socket_flags(env.port2, 0);
+    env.vid2 = fake_vhost_attach(2);
+    worker_run(env.vhost, step_attach2, NULL);
+}
+
+/* vhost disables 'vring' (SET_VRING_ENABLE 0) with every lock held: its
+ * pre-message hook first, then the message, then the callback. */
 static void
 step_disable(void *aux OVS_UNUSED)
 {
     fake_vhost_lock_all(env.vid);
+    fake_vhost_pre_message_enable(env.vid, env.vring, false);
     fake_vhost_set_enabled(env.vid, env.vring, false);
     vhost_async_vring_state_changed(env.vid, env.vring, 0);
     fake_vhost_unlock_all(env.vid);
@@ -438,6 +550,7 @@ static void
 step_enable(void *aux OVS_UNUSED)
 {
     fake_vhost_lock_all(env.vid);
+    fake_vhost_pre_message_enable(env.vid, env.vring, true);
     fake_vhost_set_enabled(env.vid, env.vring, true);
     vhost_async_vring_state_changed(env.vid, env.vring, 1);
     fake_vhost_unlock_all(env.vid);
@@ -486,14 +599,14 @@ port_stat(const char *name)
     return value;
 }
 
-/* Checks that the guest got frames 1 to 'n' on 'vring', in order. */
+/* Checks that guest 'vid' got frames 1 to 'n' on 'vring', in order. */
 static void
-check_received(int vring, int n)
+check_received_vid(int vid, int vring, int n)
 {
     uint32_t seqs[1024];
     int got, lost;
 
-    got = fake_guest_received(env.vid, vring, seqs, ARRAY_SIZE(seqs), &lost);
+    got = fake_guest_received(vid, vring, seqs, ARRAY_SIZE(seqs), &lost);
     for (int i = 0; i < MIN(got, n); i++) {
         if (seqs[i] != i + 1) {
             ovs_fatal(0, "vring %d: frame %d of the guest is %"PRIu32,
@@ -504,6 +617,13 @@ check_received(int vring, int n)
         ovs_fatal(0, "vring %d: the guest got %d frames, not %d (%d lost by "
                   "vhost)", vring, got, n, lost);
     }
+}
+
+/* Checks that the guest got frames 1 to 'n' on 'vring', in order. */
+static void
+check_received(int vring, int n)
+{
+    check_received_vid(env.vid, vring, n);
 }
 
 /* The checks every case ends with: no violation, and no mbuf left but
@@ -536,7 +656,8 @@ env_destroy(void)
     worker_destroy(env.vhost);
 }
 
-/* Finding 1.  A PMD thread reaps its completions; another thread, between
+/* Issue 12, finding 1.
+ * A PMD thread reaps its completions; another thread, between
  * vhost's return and the PMD thread's accounting, copies with the CPU on the
  * same vring.  The copies that the PMD thread submits next must still be
  * reaped and reach the guest. */
@@ -572,7 +693,8 @@ test_stranded_completions(struct ovs_cmdl_context *ctx OVS_UNUSED)
     env_destroy();
 }
 
-/* Finding 2.  A PMD thread exits, and drains, while it has copies in
+/* Issue 12, finding 2.
+ * A PMD thread exits, and drains, while it has copies in
  * flight to a guest, and the guest goes at that moment.  The drain must let
  * the teardown (and its RCU wait) proceed, the teardown must finish, and the
  * device must be free afterwards. */
@@ -611,7 +733,8 @@ test_teardown_drain(struct ovs_cmdl_context *ctx OVS_UNUSED)
     env_destroy();
 }
 
-/* Finding 3.  A DMA device is stuck while the guest goes.  The teardown must
+/* Issue 12, finding 3.
+ * A DMA device is stuck while the guest goes.  The teardown must
  * wait for it, whatever the time, and the copies must not outlive vhost's
  * state of the vring. */
 static void
@@ -626,7 +749,7 @@ test_teardown_stuck_device(struct ovs_cmdl_context *ctx OVS_UNUSED)
 
     /* The device is stuck for more than 2 seconds: still waiting. */
     if (worker_wait_for(env.vhost, 2500)) {
-        ovs_fatal(0, "the teardown returned with 4 copies in flight");
+        ovs_abort(0, "the teardown returned with 4 copies in flight");
     }
     fake_dma_complete(0, -1);
     worker_wait(env.vhost);
@@ -638,7 +761,8 @@ test_teardown_stuck_device(struct ovs_cmdl_context *ctx OVS_UNUSED)
     env_destroy();
 }
 
-/* Finding 3.  A PMD thread with a device of its own submits to a vring
+/* Issue 12, finding 3.
+ * A PMD thread with a device of its own submits to a vring
  * while vhost disables it and the drain runs: its copies must still be
  * cleared when the guest goes. */
 static void
@@ -677,7 +801,8 @@ test_teardown_submit_race(struct ovs_cmdl_context *ctx OVS_UNUSED)
     env_destroy();
 }
 
-/* Finding 4a.  The guest disables a vring while copies from it are in
+/* Issue 12, finding 4a.
+ * The guest disables a vring while copies from it are in
  * flight: once done, they are delivered, in order, not dropped. */
 static void
 test_disable_delivers(struct ovs_cmdl_context *ctx OVS_UNUSED)
@@ -709,7 +834,40 @@ test_disable_delivers(struct ovs_cmdl_context *ctx OVS_UNUSED)
     env_destroy();
 }
 
-/* Finding 4a.  A memory-table change while copies to and from the guest
+/* Issue 12, finding 4a.
+ * The guest disables a vring with copies to it in flight, as
+ * a virtio-user guest does whenever its memory map changes, then enables
+ * it again: the copies reach the guest (vhost drops what completes on a
+ * disabled vring), in order, before later frames. */
+static void
+test_disable_to_guest(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    unsigned long clears;
+
+    env_init(1, 2, "0");
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+    ovs_assert(send_on(env.pmd_a, 0, 8, 1518) == 8);
+
+    clears = fake_calls(FAKE_CALL_CLEAR);
+    env.vring = 0;
+    worker_start(env.vhost, step_disable, NULL);
+    wait_calls(FAKE_CALL_CLEAR, clears, 1, env.vhost);
+    fake_dma_complete(0, -1);
+    worker_wait(env.vhost);
+    worker_run(env.vhost, step_enable, NULL);
+
+    ovs_assert(send_on(env.pmd_a, 0, 4, 1518) == 4);
+    fake_dma_complete(0, -1);
+    poll_on(env.pmd_a, 2);
+    check_received(0, 12);
+    ovs_assert(port_stat("ovs_tx_async_cleared") == 0);
+    worker_run(env.pmd_a, step_exit, NULL);
+    check_clean(0);
+    env_destroy();
+}
+
+/* Issue 12, finding 4a.
+ * A memory-table change while copies to and from the guest
  * are in flight: they complete before vhost unmaps the memory, and are
  * delivered, in order. */
 static void
@@ -742,7 +900,8 @@ test_mem_table_delivers(struct ovs_cmdl_context *ctx OVS_UNUSED)
     env_destroy();
 }
 
-/* Finding 4a.  The memory table changes just as the PMD thread polling the
+/* Issue 12, finding 4a.
+ * The memory table changes just as the PMD thread polling the
  * vring has looked for frames taken back and not yet called vhost: frames
  * that the guest sends after the change must not overtake those that the
  * change took back. */
@@ -771,6 +930,7 @@ test_mem_table_poll_race(struct ovs_cmdl_context *ctx OVS_UNUSED)
     worker_wait_for(env.vhost, 300);
 
     /* pmd-a goes on; the copies of the next frames complete at once. */
+    fake_dma_set_instant(0, true);
     fake_trap_release();
     worker_wait(env.pmd_a);
     worker_wait(env.vhost);
@@ -784,7 +944,8 @@ test_mem_table_poll_race(struct ovs_cmdl_context *ctx OVS_UNUSED)
     env_destroy();
 }
 
-/* Finding 4b.  A thread without a device sends to a vring with copies in
+/* Issue 12, finding 4b.
+ * A thread without a device sends to a vring with copies in
  * flight: it waits for them, its frames follow them, none is dropped. */
 static void
 test_no_device_sender(struct ovs_cmdl_context *ctx OVS_UNUSED)
@@ -807,12 +968,14 @@ test_no_device_sender(struct ovs_cmdl_context *ctx OVS_UNUSED)
 
     check_received(0, 6);
     ovs_assert(port_stat("ovs_tx_async_order_drops") == 0);
+    ovs_assert(port_stat("ovs_tx_async_order_waits") == 2);
     worker_run(env.pmd_a, step_exit, NULL);
     check_clean(0);
     env_destroy();
 }
 
-/* Finding 4b.  ...and if the copies do not complete in time, it gives up
+/* Issue 12, finding 4b.
+ * ...and if the copies do not complete in time, it gives up
  * and counts what it drops; it never overtakes them. */
 static void
 test_no_device_sender_gives_up(struct ovs_cmdl_context *ctx OVS_UNUSED)
@@ -832,7 +995,79 @@ test_no_device_sender_gives_up(struct ovs_cmdl_context *ctx OVS_UNUSED)
     env_destroy();
 }
 
-/* Finding 6.  vhost reports a state change while the caller does not hold
+/* Issue 12, finding 5.
+ * A guest's teardown is under way in destroy_device() (a
+ * vhost callback) when its socket is unregistered: DPDK waits for the
+ * callback to end, and the callback waits for RCU.  The unregistering
+ * thread must be quiescent meanwhile, or neither goes on. */
+static atomic_bool unregister_gate = ATOMIC_VAR_INIT(false);
+static atomic_bool in_callback = ATOMIC_VAR_INIT(false);
+
+static void
+step_teardown_callback(void *aux OVS_UNUSED)
+{
+    fake_vhost_callback_begin();
+    atomic_store(&in_callback, true);
+    for (;;) {
+        bool open;
+
+        atomic_read(&unregister_gate, &open);
+        if (open) {
+            break;
+        }
+        xnanosleep_no_quiesce(100 * 1000);
+    }
+    step_destroy(NULL);
+    fake_vhost_callback_end();
+}
+
+static void
+step_unregister(void *aux OVS_UNUSED)
+{
+    env.result = vhost_async_unregister_socket("vhu0.sock");
+}
+
+static void
+test_unregister_in_teardown(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    env_init(1, 2, "0");
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+    ovs_assert(send_on(env.pmd_a, 0, 4, 64) == 4);
+    fake_dma_complete(0, -1);
+
+    /* The callback starts; then the main thread unregisters the socket and
+     * waits for it; then the callback goes on into its RCU wait. */
+    worker_start(env.vhost, step_teardown_callback, NULL);
+    for (;;) {
+        bool started;
+
+        atomic_read(&in_callback, &started);
+        if (started) {
+            break;
+        }
+        xnanosleep(1000 * 1000);
+    }
+    worker_start(env.main, step_unregister, NULL);
+    while (!fake_vhost_unregistering()) {
+        xnanosleep(1000 * 1000);
+    }
+    atomic_store(&unregister_gate, true);
+    if (!worker_wait_for(env.main, 5000)) {
+        ovs_abort(0, "the unregistration and the teardown wait for each "
+                  "other");
+    }
+    worker_wait(env.vhost);
+    ovs_assert(env.result == 0);
+    fake_vhost_close(env.vid);
+    poll_on(env.pmd_a, 2);
+    worker_run(env.pmd_a, step_exit, NULL);
+    check_received(0, 4);
+    check_clean(0);
+    env_destroy();
+}
+
+/* Issue 12, finding 6.
+ * vhost reports a state change while the caller does not hold
  * the vring's lock: its "_thread_unsafe" calls fail with (uint16_t) -1, which
  * must not be taken for a number of packets. */
 static void
@@ -852,7 +1087,8 @@ test_unlocked_state_change(struct ovs_cmdl_context *ctx OVS_UNUSED)
     env_destroy();
 }
 
-/* Finding 6.  A device whose counters cannot be read is not idle: a PMD
+/* Issue 12, finding 6.
+ * A device whose counters cannot be read is not idle: a PMD
  * thread exits only once its copies are back. */
 static void
 test_device_stats_fail(struct ovs_cmdl_context *ctx OVS_UNUSED)
@@ -877,17 +1113,29 @@ test_device_stats_fail(struct ovs_cmdl_context *ctx OVS_UNUSED)
     env_destroy();
 }
 
-/* Finding 6.  Booleans are case-insensitive, as everywhere in OVS
+/* Issue 12, finding 6.
+ * Booleans are case-insensitive, as everywhere in OVS
  * (smap_get_bool()), in the global and in the per-port option. */
 static void
 test_option_case(struct ovs_cmdl_context *ctx OVS_UNUSED)
 {
     env_init(1, 2, "0");
 
-    vhost_async_port_set_option(env.port, "FALSE");
+    struct smap options = SMAP_INITIALIZER(&options);
+
+    smap_add(&options, "vhost-async-support", "FALSE");
+    vhost_async_port_set_options(env.port, &options, false);
     ovs_assert(vhost_async_reregister_needed(env.port));
-    vhost_async_port_set_option(env.port, "True");
+    smap_replace(&options, "vhost-async-support", "True");
+    vhost_async_port_set_options(env.port, &options, false);
     ovs_assert(!vhost_async_reregister_needed(env.port));
+
+    /* The global option too. */
+    set_config_value("TRUE");
+    ovs_assert(vhost_async_enabled());
+    set_config_value("False");
+    ovs_assert(!vhost_async_enabled());
+    smap_destroy(&options);
     env_destroy();
 }
 
@@ -975,6 +1223,184 @@ test_two_pmds_mixed(struct ovs_cmdl_context *ctx OVS_UNUSED)
     env_destroy();
 }
 
+/* A PMD thread reloads while its device holds copies for a guest that is
+ * going, and the device counts a copy completed only when it is reaped (as
+ * idxd and ioat do).  The teardown waits for RCU, which waits for the main
+ * thread, which waits for the reload: the reload must not wait for the
+ * teardown to reap its device. */
+static void
+test_reload_during_teardown(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    env_init(1, 2, "0");
+    fake_dma_count_at_reap(0, true);
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+    ovs_assert(send_on(env.pmd_a, 0, 4, 1518) == 4);
+    fake_guest_send(env.vid, 1, 4, 1518);
+    ovs_assert(recv_on(env.pmd_a, 1) == 0);
+    fake_dma_complete(0, -1);
+
+    /* The guest stops being used; the main thread asks the PMD thread to
+     * reload and waits; the teardown waits for RCU. */
+    worker_run(env.vhost, step_stop, NULL);
+    atomic_store(&env.spin, true);
+    worker_start(env.main, step_spin, NULL);
+    bool spinning = false;
+    while (!spinning) {
+        xnanosleep(1000 * 1000);
+        atomic_read(&env.spinning, &spinning);
+    }
+    worker_start(env.vhost, step_finish_destroy, NULL);
+    worker_start(env.pmd_a, step_reload, (void *) (intptr_t) 1);
+    if (!worker_wait_for(env.pmd_a, 5000)) {
+        ovs_abort(0, "the reload waits for the teardown, which waits for "
+                  "it");
+    }
+    /* The teardown is still in its RCU wait: the main thread spins. */
+    ovs_assert(worker_busy(env.vhost));
+    ovs_assert(fake_dma_unreaped(0) == 0);
+    atomic_store(&env.spin, false);
+    worker_wait(env.main);
+    worker_wait(env.vhost);
+    fake_vhost_close(env.vid);
+    ovs_assert(port_stat("ovs_tx_async_cleared") == 4);
+    ovs_assert(port_stat("ovs_rx_async_cleared") == 4);
+    worker_run(env.pmd_a, step_exit, NULL);
+    check_clean(0);
+    env_destroy();
+}
+
+/* Two PMD threads send to one vring; the copies of the first are on a
+ * device that does not complete them, those of the second on a device that
+ * did.  The second thread's reload must not wait for the first's device:
+ * its own is empty.  Once the first device completes, every frame reaches
+ * the guest, in order. */
+static void
+test_reload_other_device_stuck(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    env_init(2, 2, "0");
+    fake_dma_count_at_reap(1, true);
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+    ovs_assert(pmd_start(env.pmd_b) == 1);
+    ovs_assert(send_on(env.pmd_a, 0, 4, 1518) == 4);
+    ovs_assert(send_on(env.pmd_b, 0, 4, 1518) == 4);
+    fake_dma_complete(1, -1);
+
+    worker_start(env.pmd_b, step_reload, (void *) (intptr_t) 2);
+    if (!worker_wait_for(env.pmd_b, 5000)) {
+        ovs_abort(0, "the reload waits for another thread's device");
+    }
+    ovs_assert(fake_dma_unreaped(1) == 0);
+    check_received(0, 0);
+
+    fake_dma_complete(0, -1);
+    poll_on(env.pmd_a, 2);
+    poll_on(env.pmd_b, 2);
+    check_received(0, 8);
+    ovs_assert(port_stat("ovs_tx_async_completed") == 8);
+    worker_run(env.pmd_a, step_exit, NULL);
+    worker_run(env.pmd_b, step_exit, NULL);
+    check_clean(0);
+    env_destroy();
+}
+
+/* vhost tells of a guest once its first queue pair is ready; a multiqueue
+ * guest sets up and enables its other vrings later.  They get async
+ * channels then, and start afresh: the previous guest left copies from it
+ * in flight on one of them, which its teardown cleared. */
+static void
+test_late_vring(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    /* The first guest has 4 vrings; copies from it on vring 3 are in flight
+     * when it goes. */
+    env_init(1, 4, "0");
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+    fake_guest_send(env.vid, 3, 4, 1518);
+    ovs_assert(recv_on(env.pmd_a, 3) == 0);
+    fake_dma_complete(0, -1);
+    worker_run(env.vhost, step_destroy, NULL);
+    fake_vhost_close(env.vid);
+    ovs_assert(port_stat("ovs_rx_async_cleared") == 4);
+
+    /* The next guest attaches with its first pair, then sets up vrings 2
+     * and 3 and enables them.  Short frames are copied with the CPU. */
+    set_config(NULL);
+    env.vid = fake_vhost_attach(2);
+    worker_run(env.vhost, step_attach, NULL);
+    fake_vhost_add_vrings(env.vid, 2);
+    ovs_assert(!fake_vhost_async_registered(env.vid, 2));
+    env.vring = 2;
+    worker_run(env.vhost, step_enable, NULL);
+    env.vring = 3;
+    worker_run(env.vhost, step_enable, NULL);
+    ovs_assert(fake_vhost_async_registered(env.vid, 2));
+    ovs_assert(fake_vhost_async_registered(env.vid, 3));
+
+    ovs_assert(send_on(env.pmd_a, 2, 4, 1518) == 4);
+    ovs_assert(port_stat("ovs_tx_async_submitted") == 4);
+    fake_dma_complete(0, -1);
+    poll_on(env.pmd_a, 2);
+    check_received(2, 4);
+
+    fake_guest_send(env.vid, 3, 4, 64);
+    env.next_rx[3] = 1;
+    ovs_assert(recv_on(env.pmd_a, 3) == 4);
+    ovs_assert(port_stat("ovs_rx_cpu_copy_short_packets") == 4);
+    worker_run(env.pmd_a, step_exit, NULL);
+    check_clean(0);
+    env_destroy();
+}
+
+/* A guest goes after its vring's memory was unmapped, so that vhost cannot
+ * say what is in flight on it, while another guest keeps the other device
+ * busy: the teardown clears the vring once every copy made before it
+ * started is done, without waiting for the other device to be idle. */
+static void
+test_teardown_unmapped(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    unsigned long clears;
+
+    env_init(2, 2, "0");
+    env_add_port2();
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+    ovs_assert(pmd_start(env.pmd_b) == 1);
+    ovs_assert(send_on(env.pmd_a, 0, 4, 1518) == 4);
+    ovs_assert(send2_on(env.pmd_b, 4) == 4);
+    fake_dma_complete(0, -1);
+    fake_vhost_set_mapped(env.vid, 0, false);
+
+    clears = fake_calls(FAKE_CALL_CLEAR);
+    worker_start(env.vhost, step_destroy, NULL);
+    wait_calls(FAKE_CALL_CLEAR, clears, 4, env.vhost);
+
+    /* The other guest's traffic goes on: its device always holds copies,
+     * and completes the older ones. */
+    for (int i = 0; i < 20 && worker_busy(env.vhost); i++) {
+        ovs_assert(send2_on(env.pmd_b, 4) == 4);
+        fake_dma_complete(1, 4);
+        poll_on(env.pmd_b, 1);
+        xnanosleep(5 * 1000 * 1000);
+    }
+    if (!worker_wait_for(env.vhost, 5000)) {
+        ovs_abort(0, "the teardown waits for the other guest's device to be "
+                  "idle");
+    }
+    ovs_assert(port_stat("ovs_tx_async_cleared") == 4);
+
+    /* vhost keeps the channel of the unmapped vring, with nothing in flight,
+     * until it frees the device. */
+    ovs_assert(fake_vhost_async_registered(env.vid, 0));
+    ovs_assert(fake_vhost_inflight(env.vid, 0) == 0);
+    fake_vhost_close(env.vid);
+
+    fake_dma_complete(1, -1);
+    poll_on(env.pmd_b, 2);
+    ovs_assert(fake_vhost_inflight(env.vid2, 0) == 0);
+    worker_run(env.pmd_a, step_exit, NULL);
+    worker_run(env.pmd_b, step_exit, NULL);
+    check_clean(0);
+    env_destroy();
+}
+
 static const struct ovs_cmdl_command commands[] = {
     {"stranded-completions", NULL, 0, 0, test_stranded_completions,
      OVS_RO},
@@ -983,17 +1409,26 @@ static const struct ovs_cmdl_command commands[] = {
      OVS_RO},
     {"teardown-submit-race", NULL, 0, 0, test_teardown_submit_race, OVS_RO},
     {"disable-delivers", NULL, 0, 0, test_disable_delivers, OVS_RO},
+    {"disable-to-guest", NULL, 0, 0, test_disable_to_guest, OVS_RO},
     {"mem-table-delivers", NULL, 0, 0, test_mem_table_delivers, OVS_RO},
     {"mem-table-poll-race", NULL, 0, 0, test_mem_table_poll_race, OVS_RO},
     {"no-device-sender", NULL, 0, 0, test_no_device_sender, OVS_RO},
     {"no-device-sender-gives-up", NULL, 0, 0,
      test_no_device_sender_gives_up, OVS_RO},
+    {"unregister-in-teardown", NULL, 0, 0, test_unregister_in_teardown,
+     OVS_RO},
     {"unlocked-state-change", NULL, 0, 0, test_unlocked_state_change,
      OVS_RO},
     {"device-stats-fail", NULL, 0, 0, test_device_stats_fail, OVS_RO},
     {"option-case", NULL, 0, 0, test_option_case, OVS_RO},
     {"shared-vring", NULL, 0, 0, test_shared_vring, OVS_RO},
     {"two-pmds-mixed", NULL, 0, 0, test_two_pmds_mixed, OVS_RO},
+    {"reload-during-teardown", NULL, 0, 0, test_reload_during_teardown,
+     OVS_RO},
+    {"reload-other-device-stuck", NULL, 0, 0, test_reload_other_device_stuck,
+     OVS_RO},
+    {"late-vring", NULL, 0, 0, test_late_vring, OVS_RO},
+    {"teardown-unmapped", NULL, 0, 0, test_teardown_unmapped, OVS_RO},
     {NULL, NULL, 0, 0, NULL, OVS_RO},
 };
 

@@ -14,12 +14,15 @@
  * limitations under the License.
  */
 
-/* The DMA channel manager of builds without DPDK: no DMA devices, every PMD
- * thread copies with the CPU. */
+/* The DMA offload of builds without DPDK: no DMA device, every vhost copy
+ * (there is no vhost) by the CPU.  What upstream files call of vhost-async.h
+ * and dpdk-dma.h does nothing, but warn that the option cannot take
+ * effect. */
 
 #include <config.h>
 
 #include "dpdk-dma.h"
+#include "vhost-async.h"
 
 #include <stdio.h>
 
@@ -27,7 +30,7 @@
 #include "smap.h"
 #include "util.h"
 
-VLOG_DEFINE_THIS_MODULE(dpdk_dma);
+VLOG_DEFINE_THIS_MODULE(vhost_async);
 
 void
 dpdk_dma_print_version(void)
@@ -36,12 +39,7 @@ dpdk_dma_print_version(void)
 }
 
 void
-dpdk_dma_set_config(const struct smap *ovs_other_config OVS_UNUSED)
-{
-}
-
-void
-dpdk_dma_check_without_dpdk(const struct smap *ovs_other_config)
+vhost_async_check_without_dpdk(const struct smap *ovs_other_config)
 {
     static bool warned = false; /* Main thread only. */
 
@@ -55,47 +53,35 @@ dpdk_dma_check_without_dpdk(const struct smap *ovs_other_config)
 }
 
 bool
-dpdk_dma_async_enabled(void)
+vhost_async_reload_needed(uint64_t *seq OVS_UNUSED)
 {
     return false;
+}
+
+void
+vhost_async_reload_wait(uint64_t seq OVS_UNUSED)
+{
+}
+
+void
+vhost_async_pmd_reload(unsigned int core_id OVS_UNUSED, int numa_id OVS_UNUSED,
+                       bool busy OVS_UNUSED)
+{
+}
+
+void
+vhost_async_pmd_exit(void)
+{
 }
 
 bool
-dpdk_dma_reload_needed(uint64_t *seq OVS_UNUSED)
+vhost_async_pmd_has_device(void)
 {
     return false;
 }
 
-void
-dpdk_dma_reload_wait(uint64_t seq OVS_UNUSED)
-{
-}
-
-void
-dpdk_dma_pmd_reload(unsigned int core_id OVS_UNUSED, int numa_id OVS_UNUSED,
-                    bool busy OVS_UNUSED)
-{
-}
-
-void
-dpdk_dma_pmd_exit(void)
-{
-}
-
 unsigned int
-dpdk_dma_pmd_poll(void)
+vhost_async_pmd_poll(void)
 {
     return 0;
-}
-
-int
-dpdk_dma_pmd_dev_id(void)
-{
-    return -1;
-}
-
-struct dpdk_dma_claim *
-dpdk_dma_pmd_claim(void)
-{
-    return NULL;
 }
