@@ -81,7 +81,7 @@ vhost_async_pmd_has_device(void)
 }
 
 unsigned int
-vhost_async_pmd_poll(void)
+vhost_async_pmd_poll(uint64_t *cycles OVS_UNUSED)
 {
     return 0;
 }

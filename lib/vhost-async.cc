@@ -30,11 +30,18 @@
 #include <string>
 #include <vector>
 
+#include <rte_cycles.h>
 #include <rte_dmadev.h>
 #include <rte_mbuf.h>
 #include <rte_pause.h>
 #include <rte_vhost.h>
 #include <rte_vhost_async.h>
+
+#ifdef __linux__
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "dpdk-dma.h"
 #include "openvswitch/netdev.h"
@@ -159,6 +166,15 @@ struct async_vring {
      * the vring (vhost refuses to unregister it then): the next guest's
      * attach unregisters it first.  vhost callbacks only. */
     bool stale_channel = false;
+
+    /* Transmit vrings.  Written only by a sender, which holds the vring's
+     * send lock (netdev-dpdk's tx_lock): 'tx_submits' counts the bursts
+     * submitted to DMA devices, and 'tx_idle_at' is what it was when a
+     * sender last heard vhost say that nothing was in flight on the vring.
+     * While the two are equal, nothing can be: copies only complete
+     * meanwhile, and a sender need not ask vhost. */
+    alignas(CACHE_LINE_SIZE) uint64_t tx_submits = 0;
+    uint64_t tx_idle_at = 0;
 
     /* Receive vrings.  These members belong to the thread that polls the
      * vring, one at a time: dpif-netdev moves a queue between PMD threads
@@ -360,9 +376,6 @@ struct vhost_async_port {
     uint64_t socket_conflicts = 0;
     std::atomic<bool> socket_async{false};
 
-    /* A guest is attached and its vrings have async channels. */
-    std::atomic<bool> active{false};
-
     /* The attached guest's vhost device id, until destroy_device() has
      * cleared its vrings; -1 without one.  'tearing' is set while
      * destroy_device() clears them. */
@@ -457,6 +470,18 @@ struct listed_vring {
     uint16_t vring;
     unsigned int stalled; /* Polls in a row that took nothing back. */
 
+    /* Transmit vrings: when to ask vhost again.  0 once vhost said, after
+     * the thread's last submission to the vring, that nothing is in flight
+     * on it: the thread need not poll it until it submits again.  -1 to ask
+     * on the next poll (vhost could not tell).  Otherwise what vhost said
+     * last, plus what the thread submitted since, less what it took back
+     * since, at most ask_cap: once it has taken that many back, or nothing
+     * for stall_ask polls in a row (other threads took its copies back),
+     * it asks vhost.  A hint of the thread's own, never a count that
+     * anything else relies on. */
+    int ask_after;
+    unsigned int idle; /* Polls in a row with 'ask_after' 0. */
+
     /* Whether the guest that the entry was made for is still attached. */
     bool
     valid() const
@@ -489,6 +514,17 @@ struct listed_vring {
  * a device that no thread polls any more. */
 constexpr unsigned int stall_sweep = 1024;
 
+/* A listed transmit vring from which nothing came back for this many polls
+ * in a row is asked about: on a vring that several threads send to, one
+ * takes back the others' copies that complete ahead of its own.  No hint
+ * exceeds the largest virtqueue. */
+constexpr unsigned int stall_ask = 32;
+constexpr int ask_cap = 32768;
+
+/* A transmit vring with nothing in flight stays listed for this many polls,
+ * so that a thread that sends to it again soon does not list it again. */
+constexpr unsigned int idle_unlist = 1024;
+
 /* The calling PMD thread's device and lists: written by the thread only. */
 struct pmd_queues {
     ~pmd_queues()
@@ -520,7 +556,7 @@ thread_local pmd_queues pmd;
  * started to go (an odd generation), the entry is made for the attached
  * guest's generation, so that it is born going: the thread reaps the
  * copies through its device until the teardown clears the vring. */
-void
+listed_vring &
 list_vring(std::vector<listed_vring> &list, vhost_async_port *port,
            uint64_t gen, int vid, uint16_t vring)
 {
@@ -529,12 +565,13 @@ list_vring(std::vector<listed_vring> &list, vhost_async_port *port,
      * one when the thread polls a single one. */
     for (auto e = list.rbegin(); e != list.rend(); ++e) {
         if (e->port == port && e->vring == vring && e->gen == gen) {
-            return;
+            return *e;
         }
     }
     port->ref();
     port->n_listed.fetch_add(1, std::memory_order_relaxed);
-    list.push_back(listed_vring{port, gen, vid, vring, 0});
+    list.push_back(listed_vring{port, gen, vid, vring, 0, 0, 0});
+    return list.back();
 }
 
 /* Removes entry 'i' of 'list'. */
@@ -594,45 +631,120 @@ poll_tx_all(vhost_async_port *port, int vid, uint16_t vring,
     return total;
 }
 
+/* Whether transmit vring 'vring' (that is 'vr') has no copy in flight, as
+ * a sender that holds its send lock.  Asks vhost only if a burst was
+ * submitted since vhost last said so. */
+bool
+tx_idle(struct async_vring &vr, int vid, uint16_t vring)
+{
+    if (vr.tx_idle_at == vr.tx_submits) {
+        return true;
+    }
+    if (!rte_vhost_async_get_inflight(vid, vring)) {
+        vr.tx_idle_at = vr.tx_submits;
+        return true;
+    }
+    return false;
+}
+
 /* Waits, up to VHOST_ASYNC_ORDER_WAIT_MS, until 'vring' has no copy in
  * flight, reaping through every device.  Returns true if it has none, and
  * sets '*waited' if it had to wait. */
 bool
-wait_tx_idle(vhost_async_port *port, int vid, uint16_t vring, bool *waited)
+wait_tx_idle(vhost_async_port *port, struct async_vring &vr, int vid,
+             uint16_t vring, bool *waited)
 {
-    long long deadline = 0;
+    *waited = false;
+    if (tx_idle(vr, vid, vring)) {
+        return true;
+    }
 
+    long long deadline = time_msec() + VHOST_ASYNC_ORDER_WAIT_MS;
     for (;;) {
-        int left = rte_vhost_async_get_inflight(vid, vring);
-
-        if (!left) {
-            *waited = deadline != 0;
-            return true;
-        }
-        if (!deadline) {
-            deadline = time_msec() + VHOST_ASYNC_ORDER_WAIT_MS;
-        } else if (time_msec() >= deadline) {
-            return false;
-        }
         if (!poll_tx_all(port, vid, vring)) {
             rte_pause();
         }
+        if (tx_idle(vr, vid, vring)) {
+            *waited = true;
+            return true;
+        }
+        if (time_msec() >= deadline) {
+            return false;
+        }
     }
+}
+
+/* Fences for the handoff below, asymmetric: the poller's side runs on every
+ * burst and the callbacks' side only when a vring is drained, so the poller
+ * orders its store and load with a compiler barrier only, and a callback,
+ * between its store and its load, makes every running thread of the process
+ * execute a full barrier (membarrier(2)'s private expedited command; the
+ * threads not running pass one as they are switched in).  Without
+ * membarrier (kernels before 4.14), both sides use a full fence. */
+bool
+membarrier_ready()
+{
+#if defined(__linux__) && defined(__NR_membarrier)
+    static const bool ready = [] {
+        long cmds = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0);
+
+        return cmds >= 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+               !syscall(__NR_membarrier,
+                        MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0);
+    }();
+    return ready;
+#else
+    return false;
+#endif
+}
+
+void
+light_fence()
+{
+    if (OVS_LIKELY(membarrier_ready())) {
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+    } else {
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+    }
+}
+
+void
+heavy_fence()
+{
+#if defined(__linux__) && defined(__NR_membarrier)
+    if (membarrier_ready()) {
+        /* The pollers count on it: a full fence here alone would not do.
+         * The kernel fails it only when short of memory. */
+        for (int tries = 0;; tries++) {
+            if (!syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED,
+                         0)) {
+                return;
+            }
+            if (tries == 1000) {
+                ovs_abort(errno, "membarrier(MEMBARRIER_CMD_PRIVATE_"
+                                 "EXPEDITED) keeps failing");
+            }
+            xnanosleep_no_quiesce(1000 * 1000);
+        }
+    }
+#endif
+    std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
 /* The thread that polls receive vring 'vr' is in a section of its own
  * between poll_begin() and poll_end(): a vhost callback that took packets
  * back waits for the section to end before it lets vhost go on, so that a
  * poller that did not see them cannot get later packets from vhost first.
- * The exchange and the loads are sequentially consistent on both sides (the
- * callback's store, then its load of 'polling'), so that one of the two
- * sees the other.  On entry, the poller moves what the callbacks took back
- * to the end of what it holds. */
+ * Each side stores, fences, then loads what the other stores (the poller
+ * 'polling', then 'n_drained'; the callback the reverse), so that one of
+ * the two sees the other.  On entry, the poller moves what the callbacks
+ * took back to the end of what it holds. */
 void
 poll_begin(struct async_vring &vr)
 {
-    vr.polling.exchange(true, std::memory_order_seq_cst);
-    if (OVS_UNLIKELY(vr.n_drained.load(std::memory_order_seq_cst) !=
+    vr.polling.store(true, std::memory_order_relaxed);
+    light_fence();
+    if (OVS_UNLIKELY(vr.n_drained.load(std::memory_order_relaxed) !=
                      vr.seen_drained)) {
         std::lock_guard<std::mutex> lock(vr.drained_mutex);
 
@@ -653,13 +765,14 @@ poll_end(struct async_vring &vr)
     vr.polling.store(false, std::memory_order_release);
 }
 
-/* Waits until the thread that polls 'vr' (if any) is out of its section.
- * It cannot be waiting for anything the caller holds: in its section it
- * only try-locks the vring. */
+/* Waits, after the callback's store of 'n_drained', until the thread that
+ * polls 'vr' (if any) is out of its section.  It cannot be waiting for
+ * anything the caller holds: in its section it only try-locks the vring. */
 void
 wait_poller_out(struct async_vring &vr)
 {
-    while (vr.polling.load(std::memory_order_seq_cst)) {
+    heavy_fence();
+    while (vr.polling.load(std::memory_order_acquire)) {
         rte_pause();
     }
 }
@@ -1422,6 +1535,7 @@ void
 vhost_async_set_config(const struct smap *ovs_other_config) noexcept
 {
     static std::string bad; /* Last invalid value logged (main thread). */
+
     const char *value = smap_get(ovs_other_config, "vhost-async-support");
     bool was = async_enabled.load(std::memory_order_relaxed);
     bool enable = was;
@@ -1670,16 +1784,20 @@ vhost_async_port_custom_stats(const struct vhost_async_port *port, int vid,
 
 /* vhost callbacks. */
 
-void
+bool
 vhost_async_new_device(struct vhost_async_port *port, int vid) noexcept
 {
     int n_vrings = rte_vhost_get_vring_num(vid);
     int n_registered = 0;
 
     if (!port || !port->socket_async.load(std::memory_order_acquire)) {
-        return;
+        return false;
     }
 
+    /* Registers the process for membarrier(2) once, before any thread can
+     * poll a vring of this guest: a switch without async copies never
+     * does. */
+    membarrier_ready();
     n_vrings = std::min(n_vrings, max_vrings);
     for (int i = 0; i < n_vrings; i++) {
         struct async_vring &vr = port->make_vring(i);
@@ -1701,12 +1819,12 @@ vhost_async_new_device(struct vhost_async_port *port, int vid) noexcept
     static const struct rte_vhost_user_extern_ops ops = {pre_message, nullptr};
     rte_vhost_extern_callback_register(vid, &ops, nullptr);
 
-    port->active.store(true, std::memory_order_release);
     VLOG_INFO("%s: %d of %d vrings use DMA copies%s.", port->name.c_str(),
               n_registered, n_vrings,
               n_registered < n_vrings ? "; the others once the guest enables "
                                         "them"
                                       : "");
+    return true;
 }
 
 struct vhost_async_port *
@@ -1715,7 +1833,6 @@ vhost_async_stop_device(struct vhost_async_port *port) noexcept
     if (!port || port->vid.load(std::memory_order_acquire) < 0) {
         return nullptr;
     }
-    port->active.store(false, std::memory_order_release);
 
     /* Odd: the guest is going, and every list entry of its vrings stops
      * being valid. */
@@ -1813,12 +1930,6 @@ vhost_async_unregister_socket(const char *path) noexcept
 
 /* Data path. */
 
-bool
-vhost_async_active(const struct vhost_async_port *port) noexcept
-{
-    return port && port->active.load(std::memory_order_acquire);
-}
-
 int
 vhost_async_send(struct vhost_async_port *port, int vid, uint16_t vring,
                  struct rte_mbuf **pkts, int cnt, int max_retries,
@@ -1845,8 +1956,8 @@ vhost_async_send(struct vhost_async_port *port, int vid, uint16_t vring,
      * only once nothing is in flight. */
     if (dma < 0 || by_size) {
         bool waited = false;
-        bool idle = dma < 0 ? wait_tx_idle(port, vid, vring, &waited)
-                            : !rte_vhost_async_get_inflight(vid, vring);
+        bool idle = dma < 0 ? wait_tx_idle(port, *vr, vid, vring, &waited)
+                            : tx_idle(*vr, vid, vring);
 
         if (idle) {
             sent = cpu_enqueue(vid, vring, pkts, cnt, max_retries, retries);
@@ -1875,6 +1986,7 @@ vhost_async_send(struct vhost_async_port *port, int vid, uint16_t vring,
     }
 
     uint64_t gen = port->gen.load(std::memory_order_acquire);
+    int reaped = 0;
     for (;;) {
         int n = rte_vhost_submit_enqueue_burst(vid, vring, pkts + sent,
                                                cnt - sent, dma, 0);
@@ -1883,14 +1995,23 @@ vhost_async_send(struct vhost_async_port *port, int vid, uint16_t vring,
             break;
         }
         /* The ring is full: what the device finished frees room. */
-        if (!poll_tx(port, vid, vring, dma) && !n) {
+        int k = poll_tx(port, vid, vring, dma);
+        if (!k && !n) {
             break;
         }
+        reaped += k;
         (*retries)++;
     }
     if (sent) {
+        listed_vring &e = list_vring(pmd.tx, port, gen, vid, vring);
+
         port->count(DIR_TX, CTR_SUBMITTED, sent);
-        list_vring(pmd.tx, port, gen, vid, vring);
+        e.ask_after = std::min(
+            std::max(1, std::max(e.ask_after, 0) + sent - reaped), ask_cap);
+        e.idle = 0;
+        e.stalled = 0;
+        /* Not idle any more: the next sender without a device asks vhost. */
+        vr->tx_submits++;
     }
     *n_unsent = cnt - sent;
     return sent;
@@ -2007,9 +2128,26 @@ vhost_async_pmd_has_device(void) noexcept
     return pmd.dma >= 0;
 }
 
-unsigned int
-vhost_async_pmd_poll(void) noexcept
+/* Asks vhost what is in flight on listed transmit vring 'e', after the
+ * thread took back all it thought it had there, or nothing for a while. */
+void
+ask_inflight(listed_vring &e)
 {
+    int left = rte_vhost_async_get_inflight(e.vid, e.vring);
+
+    /* vhost says -1 if another thread holds the vring's lock (or the vring
+     * is not usable now): ask again on the next poll. */
+    e.ask_after = left < 0 ? -1 : std::min(left, ask_cap);
+}
+
+unsigned int
+vhost_async_pmd_poll(uint64_t *cycles) noexcept
+{
+    if (pmd.tx.empty() && pmd.rx.empty()) {
+        return 0;
+    }
+
+    uint64_t start = cycles ? rte_get_tsc_cycles() : 0;
     unsigned int reaped = 0;
 
     /* Receive vrings are reaped as they are polled; the entries of a guest
@@ -2029,23 +2167,38 @@ vhost_async_pmd_poll(void) noexcept
             unlist(pmd.tx, i);
             continue;
         }
+        if (!e.ask_after) {
+            /* Nothing in flight since vhost said so. */
+            if (++e.idle >= idle_unlist) {
+                unlist(pmd.tx, i);
+            } else {
+                i++;
+            }
+            continue;
+        }
 
         enum counter ctr = e.valid() ? CTR_COMPLETED : CTR_CLEARED;
         int n = poll_tx(e.port, e.vid, e.vring, pmd.dma, ctr);
-        int left = rte_vhost_async_get_inflight(e.vid, e.vring);
 
         reaped += n;
-        if (!left) {
-            unlist(pmd.tx, i);
-            continue;
-        }
         if (n) {
             e.stalled = 0;
-        } else if (left > 0 && ++e.stalled >= stall_sweep) {
+        }
+        if (e.ask_after < 0 || n >= e.ask_after) {
+            ask_inflight(e);
+        } else if (n) {
+            e.ask_after -= n;
+        } else if (++e.stalled >= stall_sweep) {
             e.stalled = 0;
             reaped += poll_tx_all(e.port, e.vid, e.vring, ctr);
+            ask_inflight(e);
+        } else if (e.stalled % stall_ask == 0) {
+            ask_inflight(e);
         }
         i++;
+    }
+    if (cycles) {
+        *cycles += rte_get_tsc_cycles() - start;
     }
     return reaped;
 }

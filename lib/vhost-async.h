@@ -188,12 +188,16 @@ void vhost_async_port_custom_stats(const struct vhost_async_port *, int vid,
 
 /* vhost callbacks.
  *
- * new_device() registers the async channels of the guest's vrings.  When the
+ * new_device() registers the async channels of the guest's vrings with
+ * vhost_async_new_device(), which returns whether the guest's copies go
+ * through vhost_async_send() and vhost_async_recv(): the caller keeps that
+ * next to the guest's vid, where its data path tests it inline, and it stays
+ * so for the guest's life.  When the
  * guest goes, destroy_device() calls vhost_async_stop_device() (or
  * vhost_async_stop_vid() for a port that netdev-dpdk no longer lists) before
  * it waits for RCU, so that no thread submits any more after the wait, and
  * vhost_async_destroy_device() with what that returned after the wait. */
-void vhost_async_new_device(struct vhost_async_port *, int vid)
+bool vhost_async_new_device(struct vhost_async_port *, int vid)
     VHOST_ASYNC_NOEXCEPT;
 struct vhost_async_port *vhost_async_stop_device(struct vhost_async_port *)
     VHOST_ASYNC_NOEXCEPT;
@@ -211,14 +215,13 @@ int vhost_async_unregister_socket(const char *path) VHOST_ASYNC_NOEXCEPT;
 
 /* Data path.
  *
- * vhost_async_active() says whether the port's guest has async channels;
- * only then do the send and receive paths call vhost_async_send() and
- * vhost_async_recv().  vhost_async_send() gives 'cnt' packets to vring
+ * The send and receive paths of a guest for which vhost_async_new_device()
+ * returned true call vhost_async_send() and vhost_async_recv(), once per
+ * burst.  vhost_async_send() gives 'cnt' packets to vring
  * 'vring' and returns how many of them, from the first, vhost keeps until
  * their copies complete; the caller frees the others (copied with the CPU,
  * or dropped: '*n_unsent' of them).  vhost_async_recv() returns up to 'n'
  * packets from the guest. */
-bool vhost_async_active(const struct vhost_async_port *) VHOST_ASYNC_NOEXCEPT;
 int vhost_async_send(struct vhost_async_port *, int vid, uint16_t vring,
                      struct rte_mbuf **pkts, int cnt, int max_retries,
                      int *retries, int *n_unsent) VHOST_ASYNC_NOEXCEPT;
@@ -236,7 +239,9 @@ int vhost_async_recv(struct vhost_async_port *, int vid, uint16_t vring,
  * vhost_async_pmd_poll() on every iteration of its loop (it returns at once
  * if the thread lists nothing, as it does without a device; dpif-netdev
  * calls it only if vhost_async_pmd_has_device()): it returns the number of
- * packets whose copies it reaped.  A guest's teardown waits for the
+ * packets whose copies it reaped and, unless 'cycles' is null, adds to
+ * '*cycles' the TSC cycles it took, if it had anything listed (it reads no
+ * TSC otherwise).  A guest's teardown waits for the
  * threads to let go of its vrings on their next poll.  dpif_netdev_run()
  * reloads the PMD threads when vhost_async_reload_needed() (DMA device
  * claims must change). */
@@ -244,7 +249,7 @@ void vhost_async_pmd_reload(unsigned int core_id, int numa_id, bool busy)
     VHOST_ASYNC_NOEXCEPT;
 void vhost_async_pmd_exit(void) VHOST_ASYNC_NOEXCEPT;
 bool vhost_async_pmd_has_device(void) VHOST_ASYNC_NOEXCEPT;
-unsigned int vhost_async_pmd_poll(void) VHOST_ASYNC_NOEXCEPT;
+unsigned int vhost_async_pmd_poll(uint64_t *cycles) VHOST_ASYNC_NOEXCEPT;
 bool vhost_async_reload_needed(uint64_t *seq) VHOST_ASYNC_NOEXCEPT;
 void vhost_async_reload_wait(uint64_t seq) VHOST_ASYNC_NOEXCEPT;
 

@@ -68,7 +68,7 @@
 /* The module's interface for what PMD threads do. */
 #define PMD_RELOAD(CORE) vhost_async_pmd_reload(CORE, 0, true)
 #define PMD_EXIT() vhost_async_pmd_exit()
-#define PMD_POLL() vhost_async_pmd_poll()
+#define PMD_POLL() vhost_async_pmd_poll(NULL)
 #define PMD_DEV() dpdk_dma_pmd_dev_id()
 #define PORT_STATS(PORT, VID, STATS) \
     vhost_async_port_custom_stats(PORT, VID, STATS)
@@ -296,7 +296,7 @@ set_config_value(const char *vhost_async_support)
 static void
 step_attach(void *aux OVS_UNUSED)
 {
-    vhost_async_new_device(env.port, env.vid);
+    ovs_assert(vhost_async_new_device(env.port, env.vid));
 }
 
 /* Sets up 'n_devs' DMA devices, a port whose guest has 'n_vrings' vrings,
@@ -520,7 +520,7 @@ send2_on(struct worker *w, int n)
 static void
 step_attach2(void *aux OVS_UNUSED)
 {
-    vhost_async_new_device(env.port2, env.vid2);
+    ovs_assert(vhost_async_new_device(env.port2, env.vid2));
 }
 
 /* Adds a second port, with a guest of 2 vrings. */
@@ -1401,6 +1401,95 @@ test_teardown_unmapped(struct ovs_cmdl_context *ctx OVS_UNUSED)
     env_destroy();
 }
 
+/* Issue 13: a thread asks vhost what is in flight on a vring only when its
+ * own state cannot tell.  Short frames to a vring on which nothing was
+ * submitted since vhost last said it was empty go by the CPU without asking;
+ * a vring that the thread lists is asked about once the thread took back as
+ * many copies as it submitted, and not while it has nothing listed in
+ * flight.  Every frame still reaches the guest, in order. */
+static void
+test_asks_vhost_when_needed(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    unsigned long calls;
+
+    env_init(1, 2, "256");
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+
+    /* Nothing was ever submitted: short frames need no question. */
+    calls = fake_calls(FAKE_CALL_INFLIGHT);
+    for (int i = 0; i < 10; i++) {
+        ovs_assert(send_on(env.pmd_a, 0, 4, 64) == 4);
+    }
+    ovs_assert(fake_calls(FAKE_CALL_INFLIGHT) == calls);
+
+    /* 8 long frames by DMA, completed in two halves: the thread asks once,
+     * when it has taken all 8 back. */
+    ovs_assert(send_on(env.pmd_a, 0, 8, 1518) == 8);
+    poll_on(env.pmd_a, 5);
+    ovs_assert(fake_calls(FAKE_CALL_INFLIGHT) == calls);
+    fake_dma_complete(0, 4);
+    poll_on(env.pmd_a, 5);
+    ovs_assert(fake_calls(FAKE_CALL_INFLIGHT) == calls);
+    fake_dma_complete(0, -1);
+    poll_on(env.pmd_a, 5);
+    ovs_assert(fake_calls(FAKE_CALL_INFLIGHT) == calls + 1);
+    poll_on(env.pmd_a, 20);
+    ovs_assert(fake_calls(FAKE_CALL_INFLIGHT) == calls + 1);
+
+    /* Short frames after those copies: the sender asks once, then knows. */
+    for (int i = 0; i < 5; i++) {
+        ovs_assert(send_on(env.pmd_a, 0, 4, 64) == 4);
+    }
+    ovs_assert(fake_calls(FAKE_CALL_INFLIGHT) == calls + 2);
+
+    check_received(0, 40 + 8 + 20);
+    worker_run(env.pmd_a, step_exit, NULL);
+    check_clean(0);
+    env_destroy();
+}
+
+/* Issue 13 review: on a vring that two threads send to, one takes back the
+ * other's completed copies that lie behind its own.  The other thread, whose
+ * hint still counts them, asks vhost after a few polls that bring nothing,
+ * finds nothing in flight and stops polling the vring: it neither polls it
+ * for ever nor waits for the sweep through every device. */
+static void
+test_asks_shared_vring(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    unsigned long polls, asks;
+
+    env_init(2, 2, "0");
+    ovs_assert(pmd_start(env.pmd_a) == 0);
+    ovs_assert(pmd_start(env.pmd_b) == 1);
+
+    ovs_assert(send_on(env.pmd_b, 0, 8, 1518) == 8);
+    ovs_assert(send_on(env.pmd_a, 0, 8, 1518) == 8);
+    fake_dma_complete(0, -1);
+    fake_dma_complete(1, -1);
+    /* pmd-a reaps its device, but pmd-b's copies are ahead of its own;
+     * pmd-b then takes back all 16. */
+    poll_on(env.pmd_a, 1);
+    poll_on(env.pmd_b, 1);
+    check_received(0, 16);
+    ovs_assert(fake_vhost_inflight(env.vid, 0) == 0);
+
+    polls = fake_calls(FAKE_CALL_POLL);
+    asks = fake_calls(FAKE_CALL_INFLIGHT);
+    poll_on(env.pmd_a, 40);
+    ovs_assert(fake_calls(FAKE_CALL_INFLIGHT) == asks + 1);
+    ovs_assert(fake_calls(FAKE_CALL_POLL) - polls < 32);
+
+    polls = fake_calls(FAKE_CALL_POLL);
+    poll_on(env.pmd_a, 40);
+    ovs_assert(fake_calls(FAKE_CALL_INFLIGHT) == asks + 1);
+    ovs_assert(fake_calls(FAKE_CALL_POLL) == polls);
+
+    worker_run(env.pmd_a, step_exit, NULL);
+    worker_run(env.pmd_b, step_exit, NULL);
+    check_clean(0);
+    env_destroy();
+}
+
 static const struct ovs_cmdl_command commands[] = {
     {"stranded-completions", NULL, 0, 0, test_stranded_completions,
      OVS_RO},
@@ -1429,6 +1518,9 @@ static const struct ovs_cmdl_command commands[] = {
      OVS_RO},
     {"late-vring", NULL, 0, 0, test_late_vring, OVS_RO},
     {"teardown-unmapped", NULL, 0, 0, test_teardown_unmapped, OVS_RO},
+    {"asks-vhost-when-needed", NULL, 0, 0, test_asks_vhost_when_needed,
+     OVS_RO},
+    {"asks-shared-vring", NULL, 0, 0, test_asks_shared_vring, OVS_RO},
     {NULL, NULL, 0, 0, NULL, OVS_RO},
 };
 
