@@ -662,7 +662,9 @@ wait_tx_idle(vhost_async_port *port, struct async_vring &vr, int vid,
     long long deadline = time_msec() + VHOST_ASYNC_ORDER_WAIT_MS;
     for (;;) {
         if (!poll_tx_all(port, vid, vring)) {
-            rte_pause();
+            /* Nothing came back: let the threads that complete the copies
+             * run (a software DMA engine's thread may share this CPU). */
+            xnanosleep_no_quiesce(20 * 1000);
         }
         if (tx_idle(vr, vid, vring)) {
             *waited = true;
