@@ -37,19 +37,23 @@
  *   - Order.  vhost returns the copies of a vring in the order they were
  *     submitted, whichever device made them.  A CPU copy on a vring with
  *     copies in flight would overtake them: it is done only on a vring that
- *     vhost says has none.  A PMD thread with a device copies short frames
- *     (vhost_async_set_min_frame_size()) with the CPU only then, and submits
- *     them to its device otherwise.  A thread without a device (the main
- *     thread, a PMD thread that found none) waits for the vring to empty,
- *     reaping through every device, for at most
+ *     vhost says has none, or to which no burst was submitted since vhost
+ *     said so (senders keep that under the vring's send lock).  A PMD
+ *     thread with a device copies short frames
+ *     (vhost_async_set_min_frame_size()) with the CPU only then, and
+ *     submits them to its device otherwise.  A thread without a device
+ *     (the main thread, a PMD thread that found none) waits for the vring
+ *     to empty, reaping through every device, for at most
  *     VHOST_ASYNC_ORDER_WAIT_MS; if it must give up, the packets are
  *     dropped and counted (ovs_tx_async_order_drops).
  *
  *   - The submitter reaps.  A PMD thread that submits copies to a vring
  *     lists it, and polls it on every iteration of its loop
  *     (vhost_async_pmd_poll()) until vhost says that nothing is in flight on
- *     it.  It receives from a guest's vring with its device, which reaps at
- *     the same time.
+ *     it.  It asks vhost only once it has taken back as many copies as it
+ *     submitted, after a few polls that brought nothing, or again when
+ *     vhost could not tell.  It receives from a guest's vring with its
+ *     device, which reaps at the same time.
  *
  *   - Drains are by device.  Before a reload or exit, a PMD thread reaps
  *     through its device until its device holds nothing, by the device's
