@@ -67,7 +67,7 @@ export_source() {
 
 # Reads an autotest log on stdin; prints "PASS FAIL SKIP" from the last
 # verdict of each test (so a test that failed and then passed on upstream's
-# RECHECK counts as passed), and the failed tests on stderr.
+# RECHECK counts as passed).  failed_test_logs() names the failed ones.
 autotest_verdicts() {
     awk '
         /^ *[0-9]+: / {
@@ -81,15 +81,32 @@ autotest_verdicts() {
             } else {
                 next
             }
-            verdict[n] = v; line[n] = $0
+            verdict[n] = v
         }
         END {
             for (n in verdict) {
                 c[verdict[n]]++
-                if (verdict[n] == "f") {
-                    print "  " line[n] > "/dev/stderr"
-                }
             }
             printf "%d %d %d\n", c["p"], c["f"], c["s"]
         }'
+}
+
+# Prints, for each test that autotest log $1 says failed last, its verdict
+# line and the last lines of its own log in testsuite directory $2, so that
+# a CI run that only shows this script's output tells what went wrong.
+failed_test_logs() {
+    local log=$1 dir=$2 n
+    for n in $(awk '
+            /^ *[0-9]+: / {
+                n = $1; sub(":", "", n)
+                bad[n] = ($0 ~ / FAILED \([^)]*\)$/ || $0 ~ / UNEXPECTED PASS$/)
+                line[n] = $0
+            }
+            END { for (n in bad) if (bad[n]) print n }' "$log" | sort -n); do
+        grep -E "^ *$n: " "$log" | tail -n 1 | sed 's/^ */  FAILED: /'
+        if [ -f "$dir/$n/testsuite.log" ]; then
+            tail -n "${FAILED_LOG_LINES:-40}" "$dir/$n/testsuite.log" \
+                | sed 's/^/    | /'
+        fi
+    done
 }
