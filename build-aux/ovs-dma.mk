@@ -23,7 +23,9 @@ lib_libopenvswitch_la_SOURCES += \
 	lib/dpdk-dma.cc \
 	lib/dpdk-dma-coverage.c \
 	lib/dpdk-dma-pool.h \
-	lib/vhost-async.cc
+	lib/vhost-async.cc \
+	lib/vhost-async-size.cc \
+	lib/vhost-async-size.h
 else
 lib_libopenvswitch_la_SOURCES += lib/vhost-async-stub.c
 endif
@@ -31,7 +33,8 @@ endif
 # libtool would leave -lstdc++ out of what the programs that use it inherit.
 lib_libopenvswitch_la_LINK = $(LINK) $(lib_libopenvswitch_la_LDFLAGS)
 EXTRA_DIST += lib/dpdk-dma.cc lib/dpdk-dma-coverage.c lib/dpdk-dma-pool.h \
-	lib/vhost-async.cc lib/vhost-async-stub.c
+	lib/vhost-async.cc lib/vhost-async-size.cc lib/vhost-async-size.h \
+	lib/vhost-async-stub.c
 
 # Tests of upstream's suites that are skipped, with the reason for each.
 EXTRA_DIST += tests/skip-list

@@ -44,10 +44,13 @@
 #endif
 
 #include "dpdk-dma.h"
+#include "vhost-async-size.h"
+#include "openvswitch/dynamic-string.h"
 #include "openvswitch/netdev.h"
 #include "openvswitch/vlog.h"
 #include "smap.h"
 #include "timeval.h"
+#include "unixctl.h"
 extern "C" {
 #include "seq.h" /* No C++ guard of its own. */
 
@@ -529,6 +532,7 @@ constexpr unsigned int idle_unlist = 1024;
 struct pmd_queues {
     ~pmd_queues()
     {
+        vhost_async_size_destroy(size);
         for (auto &e : tx) {
             drop_entry(e);
         }
@@ -547,6 +551,10 @@ struct pmd_queues {
     int dma = -1;
     unsigned int core_id = 0;
     std::vector<listed_vring> tx, rx;
+
+    /* What copies cost the thread, for vhost-async-min-frame-size=auto:
+     * made when the thread first has a device. */
+    vhost_async_size *size = nullptr;
 };
 
 thread_local pmd_queues pmd;
@@ -674,6 +682,25 @@ wait_tx_idle(vhost_async_port *port, struct async_vring &vr, int vid,
             return false;
         }
     }
+}
+
+/* A re-test of the CPU (vhost-async-min-frame-size=auto) waits this many
+ * polls of the sender's device, at most, for the vring to empty. */
+constexpr int settle_polls = 64;
+
+/* Reaps 'vring' through the sender's device 'dma' until it has no copy in
+ * flight, for at most settle_polls polls.  Returns true if it has none. */
+bool
+settle_tx(vhost_async_port *port, struct async_vring &vr, int vid,
+          uint16_t vring, int dma)
+{
+    for (int i = 0; i < settle_polls; i++) {
+        poll_tx(port, vid, vring, dma);
+        if (tx_idle(vr, vid, vring)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Fences for the handoff below, asymmetric: the poller's side runs on every
@@ -854,6 +881,30 @@ all_short(rte_mbuf *const *pkts, int cnt, unsigned int min)
         }
     }
     return true;
+}
+
+/* The size class of a burst of 'cnt' packets to a guest, for
+ * vhost-async-min-frame-size=auto: by its bytes per copy, a segment being a
+ * copy.  Stores the number of copies in '*copies'. */
+unsigned int
+burst_class(rte_mbuf *const *pkts, int cnt, unsigned int *copies)
+{
+    uint64_t bytes = 0;
+    unsigned int segs = 0;
+
+    for (int i = 0; i < cnt; i++) {
+        bytes += pkts[i]->pkt_len;
+        segs += pkts[i]->nb_segs;
+    }
+    *copies = segs;
+    return vhost_async_size_class(segs ? bytes / segs : 0);
+}
+
+/* The copies of the first 'sent' of 'cnt' packets that need 'copies'. */
+unsigned int
+copies_of(int sent, int cnt, unsigned int copies)
+{
+    return sent == cnt ? copies : (uint64_t{copies} * sent + cnt - 1) / cnt;
 }
 
 /* Folds the lengths of the 'n' frames received on 'vr' into its moving
@@ -1441,6 +1492,33 @@ parse_bool(const char *value)
 /* Largest other_config:vhost-async-min-frame-size: longer than any frame. */
 constexpr unsigned int max_min_frame_size = 65535;
 
+/* The value of other_config:vhost-async-min-frame-size that 'size' is. */
+std::string
+min_frame_size_name(unsigned int size)
+{
+    return size == VHOST_ASYNC_MIN_FRAME_SIZE_AUTO ? "auto"
+                                                   : std::to_string(size);
+}
+
+/* vhost-async/show: what the PMD threads learned of copy costs. */
+void
+unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
+             const char *argv[] OVS_UNUSED, void *aux OVS_UNUSED)
+{
+    unsigned int size = vhost_async_min_frame_size();
+    struct ds ds = DS_EMPTY_INITIALIZER;
+
+    ds_put_format(&ds, "vhost-async-support: %s\n",
+                  vhost_async_enabled() ? "true" : "false");
+    ds_put_format(&ds, "vhost-async-min-frame-size: %s\n",
+                  min_frame_size_name(size).c_str());
+    if (size == VHOST_ASYNC_MIN_FRAME_SIZE_AUTO) {
+        vhost_async_size_format(&ds);
+    }
+    unixctl_command_reply(conn, ds_cstr(&ds));
+    ds_destroy(&ds);
+}
+
 /* Applies other_config:vhost-async-min-frame-size from 'cfg', or keeps the
  * current value if it is invalid.  The value is logged when it changes
  * while vhost-async-support is on ('async_on'), and when that is turned on
@@ -1452,22 +1530,30 @@ set_min_frame_size(const struct smap *cfg, bool async_on, bool turned_on)
     const char *value = smap_get(cfg, "vhost-async-min-frame-size");
     unsigned int size = VHOST_ASYNC_MIN_FRAME_SIZE_DEFAULT;
 
-    if (value &&
-        !(str_to_uint(value, 10, &size) && size <= max_min_frame_size)) {
+    if (value && !strcmp(value, "auto")) {
+        size = VHOST_ASYNC_MIN_FRAME_SIZE_AUTO;
+    } else if (value && !(str_to_uint(value, 10, &size) &&
+                          size <= max_min_frame_size)) {
         if (bad != value) {
             bad = value;
-            VLOG_WARN("other_config:vhost-async-min-frame-size has invalid "
-                      "value '%s': expected a number of bytes from 0 to %u; "
-                      "it stays %u.",
-                      value, max_min_frame_size, vhost_async_min_frame_size());
+            VLOG_WARN(
+                "other_config:vhost-async-min-frame-size has invalid "
+                "value '%s': expected auto or a number of bytes from "
+                "0 to %u; it stays %s.",
+                value, max_min_frame_size,
+                min_frame_size_name(vhost_async_min_frame_size()).c_str());
         }
         return;
     }
     bad.clear();
     if (async_on && (size != vhost_async_min_frame_size() || turned_on)) {
-        VLOG_INFO("vhost-async-min-frame-size is %u: %s.", size,
-                  size ? "shorter frames are copied with the CPU"
-                       : "every frame is copied by DMA devices");
+        VLOG_INFO("vhost-async-min-frame-size is %s: %s.",
+                  min_frame_size_name(size).c_str(),
+                  size == VHOST_ASYNC_MIN_FRAME_SIZE_AUTO
+                      ? "each PMD thread learns which copies cost it less "
+                        "by DMA (vhost-async/show)"
+                  : size ? "shorter frames are copied with the CPU"
+                         : "every frame is copied by DMA devices");
     }
     vhost_async_set_min_frame_size(size);
 }
@@ -1537,6 +1623,13 @@ void
 vhost_async_set_config(const struct smap *ovs_other_config) noexcept
 {
     static std::string bad; /* Last invalid value logged (main thread). */
+    static bool registered = false;
+
+    if (!registered) {
+        registered = true;
+        unixctl_command_register("vhost-async/show", "", 0, 0, unixctl_show,
+                                 nullptr);
+    }
 
     const char *value = smap_get(ovs_other_config, "vhost-async-support");
     bool was = async_enabled.load(std::memory_order_relaxed);
@@ -1952,7 +2045,21 @@ vhost_async_send(struct vhost_async_port *port, int vid, uint16_t vring,
     }
 
     unsigned int min = min_frame_size.load(std::memory_order_relaxed);
-    bool by_size = dma >= 0 && min && all_short(pkts, cnt, min);
+    bool by_size = false;
+    bool learn = false; /* vhost-async-min-frame-size=auto. */
+    unsigned int cls = 0;
+    unsigned int copies = 0;
+
+    if (dma >= 0 && min) {
+        if (min == VHOST_ASYNC_MIN_FRAME_SIZE_AUTO) {
+            learn = true;
+            cls = burst_class(pkts, cnt, &copies);
+            by_size =
+                !vhost_async_size_use_dma(pmd.size, VHOST_ASYNC_SIZE_TX, cls);
+        } else {
+            by_size = all_short(pkts, cnt, min);
+        }
+    }
 
     /* Without a device, or for short frames, the CPU copies, in order:
      * only once nothing is in flight. */
@@ -1961,8 +2068,20 @@ vhost_async_send(struct vhost_async_port *port, int vid, uint16_t vring,
         bool idle = dma < 0 ? wait_tx_idle(port, *vr, vid, vring, &waited)
                             : tx_idle(*vr, vid, vring);
 
+        if (!idle && learn &&
+            vhost_async_size_retesting_cpu(pmd.size, VHOST_ASYNC_SIZE_TX,
+                                           cls)) {
+            idle = settle_tx(port, *vr, vid, vring, dma);
+        }
         if (idle) {
+            uint64_t start = learn ? rte_get_tsc_cycles() : 0;
+
             sent = cpu_enqueue(vid, vring, pkts, cnt, max_retries, retries);
+            if (learn) {
+                vhost_async_size_record(pmd.size, VHOST_ASYNC_SIZE_TX, cls,
+                                        false, rte_get_tsc_cycles() - start,
+                                        copies_of(sent, cnt, copies));
+            }
             port->count(DIR_TX, CTR_CPU, sent);
             if (by_size) {
                 port->count(DIR_TX, CTR_CPU_SHORT, sent);
@@ -1988,6 +2107,7 @@ vhost_async_send(struct vhost_async_port *port, int vid, uint16_t vring,
     }
 
     uint64_t gen = port->gen.load(std::memory_order_acquire);
+    uint64_t start = learn ? rte_get_tsc_cycles() : 0;
     int reaped = 0;
     for (;;) {
         int n = rte_vhost_submit_enqueue_burst(vid, vring, pkts + sent,
@@ -2003,6 +2123,11 @@ vhost_async_send(struct vhost_async_port *port, int vid, uint16_t vring,
         }
         reaped += k;
         (*retries)++;
+    }
+    if (learn) {
+        vhost_async_size_record(pmd.size, VHOST_ASYNC_SIZE_TX, cls, true,
+                                rte_get_tsc_cycles() - start,
+                                copies_of(sent, cnt, copies));
     }
     if (sent) {
         listed_vring &e = list_vring(pmd.tx, port, gen, vid, vring);
@@ -2041,7 +2166,20 @@ vhost_async_recv(struct vhost_async_port *port, int vid, uint16_t vring,
     }
 
     unsigned int min = min_frame_size.load(std::memory_order_relaxed);
-    bool by_size = dma >= 0 && min && vr->rx_short;
+    bool by_size = false;
+    bool learn = false; /* vhost-async-min-frame-size=auto. */
+    unsigned int cls = 0;
+
+    if (dma >= 0 && min) {
+        if (min == VHOST_ASYNC_MIN_FRAME_SIZE_AUTO) {
+            learn = true;
+            cls = vhost_async_size_class(vr->len_avg / (8 * 16));
+            by_size =
+                !vhost_async_size_use_dma(pmd.size, VHOST_ASYNC_SIZE_RX, cls);
+        } else {
+            by_size = vr->rx_short;
+        }
+    }
 
     if (dma < 0 || by_size) {
         /* The CPU copies, in order: only once nothing is in flight.  What
@@ -2051,7 +2189,14 @@ vhost_async_recv(struct vhost_async_port *port, int vid, uint16_t vring,
             take_back_rx(vid, vring, *vr, dma);
             got = pop_held(port, *vr, pkts, n);
         } else {
+            uint64_t start = learn ? rte_get_tsc_cycles() : 0;
+
             got = rte_vhost_dequeue_burst(vid, vring, mp, pkts, n);
+            if (learn && got) {
+                vhost_async_size_record(pmd.size, VHOST_ASYNC_SIZE_RX, cls,
+                                        false, rte_get_tsc_cycles() - start,
+                                        got);
+            }
             port->count(DIR_RX, CTR_CPU, got);
             if (by_size) {
                 port->count(DIR_RX, CTR_CPU_SHORT, got);
@@ -2068,14 +2213,21 @@ vhost_async_recv(struct vhost_async_port *port, int vid, uint16_t vring,
      * this clears them itself. */
     uint64_t gen = port->gen.load(std::memory_order_acquire);
     int nr_inflight = -1;
+    uint64_t start = learn ? rte_get_tsc_cycles() : 0;
     got = rte_vhost_async_try_dequeue_burst(vid, vring, mp, pkts, n,
                                             &nr_inflight, dma, 0);
+    uint64_t took = learn ? rte_get_tsc_cycles() - start : 0;
     if (min) {
         track_length(*vr, pkts, got, min);
     }
+    int submitted = nr_inflight >= 0 ? nr_inflight - vr->inflight + got : 0;
+    if (learn) {
+        /* The call submits and completes: it costs what its copies cost,
+         * counted by the larger of the two. */
+        vhost_async_size_record(pmd.size, VHOST_ASYNC_SIZE_RX, cls, true, took,
+                                std::max(got, submitted));
+    }
     if (nr_inflight >= 0) {
-        int submitted = nr_inflight - vr->inflight + got;
-
         if (submitted > 0) {
             port->count(DIR_RX, CTR_SUBMITTED, submitted);
         }
@@ -2109,6 +2261,11 @@ vhost_async_pmd_reload(unsigned int core_id, int numa_id, bool busy) noexcept
     if (old >= 0 && pmd.dma != old) {
         pmd_forget();
     }
+    if (pmd.dma != old || (pmd.dma >= 0 && !pmd.size)) {
+        /* What copies cost is learned afresh with another device. */
+        vhost_async_size_destroy(pmd.size);
+        pmd.size = pmd.dma >= 0 ? vhost_async_size_create(core_id) : nullptr;
+    }
 }
 
 void
@@ -2119,6 +2276,8 @@ vhost_async_pmd_exit(void) noexcept
     pmd_drain();
     dpdk_dma_pmd_exit();
     pmd.dma = -1;
+    vhost_async_size_destroy(pmd.size);
+    pmd.size = nullptr;
     if (old >= 0) {
         pmd_forget();
     }
@@ -2149,7 +2308,12 @@ vhost_async_pmd_poll(uint64_t *cycles) noexcept
         return 0;
     }
 
-    uint64_t start = cycles ? rte_get_tsc_cycles() : 0;
+    /* With vhost-async-min-frame-size=auto, what reaping costs is part of
+     * what a copy to a guest costs. */
+    bool learn = pmd.size && min_frame_size.load(std::memory_order_relaxed) ==
+                                 VHOST_ASYNC_MIN_FRAME_SIZE_AUTO;
+    bool timed = cycles || learn;
+    uint64_t start = timed ? rte_get_tsc_cycles() : 0;
     unsigned int reaped = 0;
 
     /* Receive vrings are reaped as they are polled; the entries of a guest
@@ -2199,8 +2363,16 @@ vhost_async_pmd_poll(uint64_t *cycles) noexcept
         }
         i++;
     }
-    if (cycles) {
-        *cycles += rte_get_tsc_cycles() - start;
+    if (timed) {
+        uint64_t took = rte_get_tsc_cycles() - start;
+
+        if (cycles) {
+            *cycles += took;
+        }
+        if (learn) {
+            vhost_async_size_record_completions(pmd.size, VHOST_ASYNC_SIZE_TX,
+                                                took, reaped);
+        }
     }
     return reaped;
 }

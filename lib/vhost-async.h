@@ -101,6 +101,7 @@
  * thread that unregisters a socket), vhost_async_pmd_*() by PMD threads, and
  * the rest by the main thread. */
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -141,6 +142,11 @@ bool vhost_async_enabled(void) VHOST_ASYNC_NOEXCEPT;
  * lengths of the queue; either way, a CPU copy only once the vring has no
  * copy in flight, so that frames keep their order. */
 #define VHOST_ASYNC_MIN_FRAME_SIZE_DEFAULT 256
+
+/* vhost-async-min-frame-size=auto: each PMD thread learns, from its own
+ * cycle counts, which copies cost it less by its DMA device, by size class
+ * and direction (vhost-async-size.h). */
+#define VHOST_ASYNC_MIN_FRAME_SIZE_AUTO UINT_MAX
 void vhost_async_set_min_frame_size(unsigned int bytes) VHOST_ASYNC_NOEXCEPT;
 unsigned int vhost_async_min_frame_size(void) VHOST_ASYNC_NOEXCEPT;
 

@@ -64,6 +64,7 @@
 #include "dpdk-dma.h"
 #include "netdev-provider.h"
 #include "vhost-async.h"
+#include "vhost-async-size.h"
 
 /* The module's interface for what PMD threads do. */
 #define PMD_RELOAD(CORE) vhost_async_pmd_reload(CORE, 0, true)
@@ -1490,6 +1491,166 @@ test_asks_shared_vring(struct ovs_cmdl_context *ctx OVS_UNUSED)
     env_destroy();
 }
 
+/* vhost-async-min-frame-size=auto: the policy (lib/vhost-async-size.h) on a
+ * synthetic cost source, with no timing.  A simulated sender asks it for
+ * each burst of 32 copies, charges the cycles per copy that the case sets
+ * for the path it took, 5000 for the first two bursts after the thread
+ * changes path (cold code and data), and reports them. */
+struct sim_costs {
+    unsigned int cpu;  /* Cycles per copy by the CPU. */
+    unsigned int dma;  /* ...by DMA, the submission. */
+    unsigned int comp; /* ...to reap a completion (to the guest only). */
+    bool cpu_ok;       /* The vring lets the CPU copy (nothing in flight). */
+};
+
+struct sim_state {
+    int last;          /* Path of the last burst, -1 before the first. */
+    int cold;          /* Bursts still cold. */
+    unsigned long n_dma, n_cpu;
+};
+
+static void
+sim_bursts(struct vhost_async_size *p, enum vhost_async_size_dir dir,
+           unsigned int cls, const struct sim_costs *c, struct sim_state *st,
+           int n)
+{
+    for (int i = 0; i < n; i++) {
+        bool dma = vhost_async_size_use_dma(p, dir, cls);
+        unsigned int per_copy;
+
+        if (!dma && !c->cpu_ok) {
+            dma = true;
+        }
+        if (st->last != dma) {
+            st->last = dma;
+            st->cold = 2;
+        }
+        per_copy = dma ? c->dma : c->cpu;
+        if (st->cold) {
+            st->cold--;
+            per_copy = 5000;
+        }
+        vhost_async_size_record(p, dir, cls, dma, 32ULL * per_copy, 32);
+        if (dma && dir == VHOST_ASYNC_SIZE_TX) {
+            vhost_async_size_record_completions(p, dir, 32ULL * c->comp, 32);
+        }
+        if (dma) {
+            st->n_dma++;
+        } else {
+            st->n_cpu++;
+        }
+    }
+}
+
+/* Runs 'n' bursts of class 'cls' in 'dir' with costs 'c' on 'p', and prints
+ * what the policy then says of the class. */
+static void
+sim_case(const char *what, struct vhost_async_size *p,
+         enum vhost_async_size_dir dir, unsigned int cls,
+         const struct sim_costs *c, struct sim_state *st, int n)
+{
+    struct vhost_async_size_class_info info;
+
+    sim_bursts(p, dir, cls, c, st, n);
+    vhost_async_size_get(p, dir, cls, &info);
+    printf("%s: %s, cpu %"PRIu32", dma %"PRIu32", changes %"PRIu64
+           ", %lu of %lu bursts by the other path\n", what,
+           info.dma ? "dma" : "cpu", info.cpu_cost, info.dma_cost,
+           info.changes, info.dma ? st->n_cpu : st->n_dma,
+           st->n_cpu + st->n_dma);
+    st->n_cpu = st->n_dma = 0;
+}
+
+static void
+test_size_policy(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    enum vhost_async_size_dir tx = VHOST_ASYNC_SIZE_TX;
+    enum vhost_async_size_dir rx = VHOST_ASYNC_SIZE_RX;
+    struct sim_state st = { .last = -1 };
+    struct vhost_async_size *p;
+    struct ds ds = DS_EMPTY_INITIALIZER;
+
+    ovs_assert(vhost_async_size_class(0) == 0);
+    ovs_assert(vhost_async_size_class(127) == 0);
+    ovs_assert(vhost_async_size_class(128) == 1);
+    ovs_assert(vhost_async_size_class(1518) == 4);
+    ovs_assert(vhost_async_size_class(9000) == 7);
+    ovs_assert(vhost_async_size_class(16384) == 8);
+    ovs_assert(vhost_async_size_class(UINT32_MAX) == 8);
+
+    /* The costs measured on this machine's dma_skeleton (issue 13): 64 B
+     * stays with the CPU, 1518 B moves to it, 9000 B stays with DMA. */
+    p = vhost_async_size_create(1);
+    sim_case("64 B, cpu 50, dma 200+30", p, tx, 0,
+             &(struct sim_costs) { 50, 200, 30, true }, &st, 20000);
+    st.last = -1;
+    sim_case("1518 B, cpu 683, dma 800+30", p, tx, 4,
+             &(struct sim_costs) { 683, 800, 30, true }, &st, 20000);
+    st.last = -1;
+    sim_case("9000 B, cpu 2908, dma 2294+30", p, tx, 7,
+             &(struct sim_costs) { 2908, 2294, 30, true }, &st, 20000);
+
+    /* The engine gets faster: the class on the CPU follows, within a few
+     * re-tests. */
+    st.last = 0;
+    sim_case("1518 B, dma now 400+30", p, tx, 4,
+             &(struct sim_costs) { 683, 400, 30, true }, &st, 5000);
+    vhost_async_size_destroy(p);
+
+    /* The first bursts after a change of path are cold: not measured. */
+    p = vhost_async_size_create(1);
+    st.last = -1;
+    sim_case("256 B, cpu 100 (cold 5000), dma 300+30", p, tx, 2,
+             &(struct sim_costs) { 100, 300, 30, true }, &st, 2000);
+    vhost_async_size_destroy(p);
+
+    /* Hysteresis: the other path must be cheaper by more than an eighth. */
+    p = vhost_async_size_create(1);
+    st.last = -1;
+    sim_case("rx 128 B, cpu 100, dma 90", p, rx, 1,
+             &(struct sim_costs) { 100, 90, 0, true }, &st, 20000);
+    sim_case("rx 128 B, cpu 100, dma 80", p, rx, 1,
+             &(struct sim_costs) { 100, 80, 0, true }, &st, 20000);
+    vhost_async_size_destroy(p);
+
+    /* A vring that never empties: the CPU cannot be re-tested, and the
+     * class stays on DMA without a CPU cost. */
+    p = vhost_async_size_create(1);
+    st.last = -1;
+    sim_case("1518 B, vring never empty", p, tx, 4,
+             &(struct sim_costs) { 683, 800, 30, false }, &st, 20000);
+    vhost_async_size_destroy(p);
+
+    /* Polls that bring nothing are not bursts: no re-test without traffic. */
+    p = vhost_async_size_create(1);
+    for (int i = 0; i < 100000; i++) {
+        ovs_assert(!vhost_async_size_use_dma(p, rx, 0));
+    }
+    vhost_async_size_destroy(p);
+
+    /* A CPU copy that grows with the size against a flat DMA cost: the
+     * threshold is where they cross, and vhost-async/show says so. */
+    p = vhost_async_size_create(3);
+    for (unsigned int cls = 0; cls < VHOST_ASYNC_SIZE_N_CLASSES; cls++) {
+        unsigned int mid = cls ? 96U << cls : 96;
+        struct sim_costs c = { 40 + mid / 3, 700, 30, true };
+
+        st.last = -1;
+        sim_bursts(p, tx, cls, &c, &st, 3000);
+    }
+    printf("threshold tx %"PRIu32", rx %"PRIu32"\n",
+           vhost_async_size_threshold(p, tx),
+           vhost_async_size_threshold(p, rx));
+    vhost_async_size_format(&ds);
+    fputs(ds_cstr(&ds), stdout);
+    vhost_async_size_destroy(p);
+
+    ds_clear(&ds);
+    vhost_async_size_format(&ds);
+    fputs(ds_cstr(&ds), stdout);
+    ds_destroy(&ds);
+}
+
 static const struct ovs_cmdl_command commands[] = {
     {"stranded-completions", NULL, 0, 0, test_stranded_completions,
      OVS_RO},
@@ -1521,6 +1682,7 @@ static const struct ovs_cmdl_command commands[] = {
     {"asks-vhost-when-needed", NULL, 0, 0, test_asks_vhost_when_needed,
      OVS_RO},
     {"asks-shared-vring", NULL, 0, 0, test_asks_shared_vring, OVS_RO},
+    {"size-policy", NULL, 0, 0, test_size_policy, OVS_RO},
     {NULL, NULL, 0, 0, NULL, OVS_RO},
 };
 
