@@ -2068,9 +2068,10 @@ vhost_async_send(struct vhost_async_port *port, int vid, uint16_t vring,
         bool idle = dma < 0 ? wait_tx_idle(port, *vr, vid, vring, &waited)
                             : tx_idle(*vr, vid, vring);
 
-        if (!idle && learn &&
-            vhost_async_size_retesting_cpu(pmd.size, VHOST_ASYNC_SIZE_TX,
-                                           cls)) {
+        if (!idle && learn) {
+            /* The copies ahead are a re-test's, or the class just moved
+             * to the CPU: reap them rather than let the whole queue stay
+             * on the device for as long as the load keeps it busy. */
             idle = settle_tx(port, *vr, vid, vring, dma);
         }
         if (idle) {
