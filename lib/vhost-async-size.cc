@@ -239,16 +239,6 @@ vhost_async_size_use_dma(struct vhost_async_size *p,
     return on_dma;
 }
 
-bool
-vhost_async_size_retesting_cpu(const struct vhost_async_size *p,
-                               enum vhost_async_size_dir dir,
-                               unsigned int cls) noexcept
-{
-    const size_class &c = p->classes[dir][cls];
-
-    return c.retest_left && c.dma.load(std::memory_order_relaxed);
-}
-
 void
 vhost_async_size_record(struct vhost_async_size *p,
                         enum vhost_async_size_dir dir, unsigned int cls,

@@ -114,15 +114,6 @@ bool vhost_async_size_use_dma(struct vhost_async_size *,
                               enum vhost_async_size_dir, unsigned int cls)
     VHOST_ASYNC_SIZE_NOEXCEPT;
 
-/* Whether the next burst of class 'cls' in 'dir' is a re-test of the CPU:
- * vhost_async_size_use_dma() says false for a class on DMA.  A sender may
- * then wait a little for the vring to empty, so that the CPU gets its
- * measurement under load. */
-bool vhost_async_size_retesting_cpu(const struct vhost_async_size *,
-                                    enum vhost_async_size_dir,
-                                    unsigned int cls)
-    VHOST_ASYNC_SIZE_NOEXCEPT;
-
 /* Records that a burst of class 'cls' in 'dir' made 'copies' copies, by DMA
  * if 'dma' (the submission) or by the CPU, in 'cycles' TSC cycles. */
 void vhost_async_size_record(struct vhost_async_size *,

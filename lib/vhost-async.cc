@@ -684,23 +684,31 @@ wait_tx_idle(vhost_async_port *port, struct async_vring &vr, int vid,
     }
 }
 
-/* A re-test of the CPU (vhost-async-min-frame-size=auto) waits this many
- * polls of the sender's device, at most, for the vring to empty. */
+/* A CPU burst of vhost-async-min-frame-size=auto waits this many polls of
+ * the sender's device, at most, for the vring to empty. */
 constexpr int settle_polls = 64;
 
 /* Reaps 'vring' through the sender's device 'dma' until it has no copy in
- * flight, for at most settle_polls polls.  Returns true if it has none. */
+ * flight, for at most settle_polls polls, if the calling thread has copies
+ * of its own there (it cannot reap other threads').  Asks vhost only after
+ * a poll that took something back.  Returns true if the vring is empty. */
 bool
 settle_tx(vhost_async_port *port, struct async_vring &vr, int vid,
           uint16_t vring, int dma)
 {
+    bool own =
+        std::any_of(pmd.tx.begin(), pmd.tx.end(), [&](const listed_vring &e) {
+            return e.port == port && e.vring == vring && e.ask_after;
+        });
+    if (!own) {
+        return false;
+    }
     for (int i = 0; i < settle_polls; i++) {
-        poll_tx(port, vid, vring, dma);
-        if (tx_idle(vr, vid, vring)) {
+        if (poll_tx(port, vid, vring, dma) && tx_idle(vr, vid, vring)) {
             return true;
         }
     }
-    return false;
+    return tx_idle(vr, vid, vring);
 }
 
 /* Fences for the handoff below, asymmetric: the poller's side runs on every
