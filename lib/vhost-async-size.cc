@@ -39,30 +39,21 @@ constexpr int path_dma = 1;
 /* One class of one direction.  Written by the owner thread only; the
  * atomics are what vhost_async_size_format() reads. */
 struct size_class {
-    /* Accumulating window, per path. */
-    uint64_t cycles[2] = {0, 0};
-    uint64_t copies[2] = {0, 0};
+    bool now_dma = false;  /* The way of its bursts now (a trial flips it). */
+    bool pending = false;  /* The last trial found the other way cheaper. */
+    bool pair_next = true; /* The next trial takes the class's pair too. */
+    uint64_t next_trial = 0; /* Epoch of the next trial, 0: not seen yet. */
+    uint64_t interval = VHOST_ASYNC_SIZE_INTERVAL_MIN; /* In epochs. */
 
-    /* Moving averages of cycles per copy, in 1/16 cycle, per path, and how
-     * many windows they hold (0: not known). */
+    /* Moving averages of the thread's busy cycles per copy, in 1/16 cycle,
+     * with the class on each way, and how many epochs they hold. */
     uint64_t est[2] = {0, 0};
     uint64_t windows[2] = {0, 0};
 
-    unsigned int bursts = 0;      /* Since the last re-test. */
-    unsigned int retest_left = 0; /* Bursts of the re-test run to go. */
-    unsigned int cold = 0; /* Bursts back on the class's path not measured. */
-
-    std::atomic<bool> dma{false};
+    std::atomic<bool> dma{false};        /* Its way outside trials. */
     std::atomic<uint32_t> shown_cost[2]; /* Published estimates. */
+    std::atomic<uint64_t> trials{0};
     std::atomic<uint64_t> changes{0};
-};
-
-/* Cycles per copy of reaping completions, by direction. */
-struct completions {
-    uint64_t cycles = 0;
-    uint64_t copies = 0;
-    uint64_t est = 0;
-    uint64_t windows = 0;
 };
 
 /* Lower bound of class 'cls', in bytes. */
@@ -78,112 +69,309 @@ dir_name(int dir)
     return dir == VHOST_ASYNC_SIZE_TX ? "tx" : "rx";
 }
 
-/* Folds a window of 'copies' copies that took 'cycles' into a moving
- * average 'est' (in 1/16 cycle per copy) of 'windows' windows. */
+/* Folds 'x' into a moving average 'est' of 'windows' values. */
 void
-fold(uint64_t &est, uint64_t &windows, uint64_t cycles, uint64_t copies)
+fold(uint64_t &est, uint64_t &windows, uint64_t x)
 {
-    uint64_t x = cycles * 16 / copies;
-
     est = windows ? (3 * est + x) / 4 : x;
     windows++;
 }
 
+/* Where a thread is in its trial cycle (see vhost-async-size.h). */
+enum class phase {
+    normal, /* Every class on its way; each epoch is a baseline. */
+    warm,   /* The trial's class took the other way: not measured. */
+    trial,  /* Measured with the trial's class on the other way. */
+    back,   /* Back on the usual way (or the new one): not measured. */
+};
+
 } // namespace
 
 struct vhost_async_size {
-    explicit vhost_async_size(unsigned int core_id_) : core_id(core_id_)
+    vhost_async_size(unsigned int core_id_, uint64_t tsc_hz)
+        : core_id(core_id_), epoch_cycles(std::max<uint64_t>(
+                                 tsc_hz / 1000 * VHOST_ASYNC_SIZE_EPOCH_MS, 1))
     {
         for (auto &dir : classes) {
             for (unsigned int c = 0; c < VHOST_ASYNC_SIZE_N_CLASSES; c++) {
-                dir[c].dma.store(class_floor(c) >=
-                                     VHOST_ASYNC_MIN_FRAME_SIZE_DEFAULT,
-                                 std::memory_order_relaxed);
+                bool dma =
+                    class_floor(c) >= VHOST_ASYNC_MIN_FRAME_SIZE_DEFAULT;
+
+                dir[c].now_dma = dma;
+                dir[c].dma.store(dma, std::memory_order_relaxed);
                 dir[c].shown_cost[0].store(0, std::memory_order_relaxed);
                 dir[c].shown_cost[1].store(0, std::memory_order_relaxed);
-                /* The first re-test comes soon, so that a class learns
-                 * early what the other path costs. */
-                dir[c].bursts = VHOST_ASYNC_SIZE_RETEST_PERIOD - 64;
-                dir[c].cold = VHOST_ASYNC_SIZE_WARMUP;
             }
         }
-    }
-
-    /* What class 'c' of 'dir' costs by 'path', completions included, or 0
-     * if that is not known yet. */
-    uint64_t
-    cost(int dir, const size_class &c, int path) const
-    {
-        if (!c.windows[path]) {
-            return 0;
-        }
-        uint64_t est16 = c.est[path];
-        if (path == path_dma && dir == VHOST_ASYNC_SIZE_TX) {
-            if (!comp[dir].windows) {
-                return 0;
-            }
-            est16 += comp[dir].est;
-        }
-        return std::max<uint64_t>(est16 / 16, 1);
     }
 
     void
-    publish(int dir, size_class &c) const
+    publish(size_class &c)
     {
         for (int p = 0; p < 2; p++) {
             c.shown_cost[p].store(
-                std::min<uint64_t>(cost(dir, c, p), UINT32_MAX),
+                std::min<uint64_t>(c.est[p] / 16, UINT32_MAX),
                 std::memory_order_relaxed);
         }
     }
 
-    /* Moves class 'cls' of 'dir' to the cheaper path, if both costs are
-     * known and the other path is cheaper by more than an eighth. */
+    /* Copies of the epoch, all classes. */
+    uint64_t
+    class_total() const
+    {
+        uint64_t total = 0;
+
+        for (auto &d : ep_class) {
+            for (uint64_t n : d) {
+                total += n;
+            }
+        }
+        return total;
+    }
+
     void
-    decide(int dir, unsigned int cls)
+    reset_epoch(uint64_t now)
+    {
+        ep_start = now;
+        ep_busy = ep_copies = 0;
+        for (auto &dir : ep_class) {
+            std::fill(std::begin(dir), std::end(dir), 0);
+        }
+    }
+
+    /* The class of the other direction with the same sizes as the trial's
+     * class. */
+    size_class &
+    partner()
+    {
+        return classes[!t_dir][t_cls];
+    }
+
+    /* Starts a trial of class 't_cls' of 't_dir': it takes the other way,
+     * with its partner if this trial takes the pair and the partner carries
+     * an eighth of the epoch's 'total' copies and goes the same way. */
+    void
+    start_trial(uint64_t total)
+    {
+        size_class &c = classes[t_dir][t_cls];
+        size_class &q = partner();
+        bool dma = c.dma.load(std::memory_order_relaxed);
+
+        t_pair = c.pair_next && ep_class[!t_dir][t_cls] * 8 >= total &&
+                 q.dma.load(std::memory_order_relaxed) == dma;
+        c.now_dma = !dma;
+        if (t_pair) {
+            q.now_dma = !dma;
+        }
+        ph = phase::warm;
+    }
+
+    /* Ends a trial with the classes back on their way. */
+    void
+    end_trial()
+    {
+        size_class &c = classes[t_dir][t_cls];
+        size_class &q = partner();
+
+        c.now_dma = c.dma.load(std::memory_order_relaxed);
+        q.now_dma = q.dma.load(std::memory_order_relaxed);
+        ph = phase::back;
+    }
+
+    /* Moves class 'cls' of 'dir' to the other way, and logs it. */
+    void
+    move(int dir, unsigned int cls, uint64_t base, uint64_t tried)
     {
         static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 20);
         size_class &c = classes[dir][cls];
-        uint64_t cpu = cost(dir, c, path_cpu);
-        uint64_t dma = cost(dir, c, path_dma);
         bool on_dma = c.dma.load(std::memory_order_relaxed);
 
-        publish(dir, c);
-        if (!cpu || !dma) {
-            return;
-        }
-
-        uint64_t here = on_dma ? dma : cpu;
-        uint64_t there = on_dma ? cpu : dma;
-        if (there * 9 >= here * 8) {
-            return;
-        }
         c.dma.store(!on_dma, std::memory_order_relaxed);
-        c.cold = VHOST_ASYNC_SIZE_WARMUP;
+        c.now_dma = !on_dma;
+        c.pending = false;
         c.changes.store(c.changes.load(std::memory_order_relaxed) + 1,
                         std::memory_order_relaxed);
+        c.interval = VHOST_ASYNC_SIZE_INTERVAL_MIN;
+        c.next_trial = epoch + c.interval;
 
         uint32_t lo = class_floor(cls);
+        uint64_t cpu = (on_dma ? tried : base) / 16;
+        uint64_t dma = (on_dma ? base : tried) / 16;
         if (cls + 1 < VHOST_ASYNC_SIZE_N_CLASSES) {
             VLOG_INFO_RL(&rl,
                          "pmd thread core %u: %s copies of %u to %u bytes "
-                         "go by %s now: %" PRIu64 " cycles per copy by the "
-                         "CPU, %" PRIu64 " by DMA.",
+                         "go by %s now: the thread spends %" PRIu64
+                         " cycles per copy with them by the CPU, %" PRIu64
+                         " by DMA.",
                          core_id, dir_name(dir), lo, class_floor(cls + 1) - 1,
                          on_dma ? "the CPU" : "DMA", cpu, dma);
         } else {
             VLOG_INFO_RL(&rl,
                          "pmd thread core %u: %s copies of %u bytes and "
-                         "more go by %s now: %" PRIu64 " cycles per copy by "
-                         "the CPU, %" PRIu64 " by DMA.",
+                         "more go by %s now: the thread spends %" PRIu64
+                         " cycles per copy with them by the CPU, %" PRIu64
+                         " by DMA.",
                          core_id, dir_name(dir), lo,
                          on_dma ? "the CPU" : "DMA", cpu, dma);
         }
     }
 
+    /* The class to try next after a baseline epoch, if one is due: the one
+     * due first among those with at least an eighth of the copies. */
+    bool
+    pick(int *dir, unsigned int *cls)
+    {
+        uint64_t total = class_total();
+        bool found = false;
+        uint64_t due = UINT64_MAX;
+
+        for (int d = 0; d < VHOST_ASYNC_SIZE_N_DIRS; d++) {
+            for (unsigned int i = 0; i < VHOST_ASYNC_SIZE_N_CLASSES; i++) {
+                size_class &c = classes[d][i];
+
+                if (ep_class[d][i] * 8 < total || !ep_class[d][i]) {
+                    continue;
+                }
+                if (!c.next_trial) {
+                    c.next_trial = epoch + c.interval;
+                }
+                if (c.next_trial <= epoch && c.next_trial < due) {
+                    due = c.next_trial;
+                    *dir = d;
+                    *cls = i;
+                    found = true;
+                }
+            }
+        }
+        return found;
+    }
+
+    /* Judges the trial of the current class (and its partner, if the
+     * trial took the pair): 'base' and 'tried' are the thread's costs per
+     * copy (1/16 cycle) on the usual and the other way. */
+    void
+    judge(uint64_t base, uint64_t tried)
+    {
+        size_class &c = classes[t_dir][t_cls];
+        size_class &q = partner();
+        int here = c.dma.load(std::memory_order_relaxed) ? path_dma : path_cpu;
+
+        for (size_class *k : {&c, &q}) {
+            if (k == &q && !t_pair) {
+                break;
+            }
+            fold(k->est[here], k->windows[here], base);
+            fold(k->est[!here], k->windows[!here], tried);
+            publish(*k);
+            k->trials.store(k->trials.load(std::memory_order_relaxed) + 1,
+                            std::memory_order_relaxed);
+        }
+
+        if (tried * 16 >= base * 15) {
+            /* The usual way holds: try it less often, the other kind of
+             * trial (alone or with the pair) next. */
+            c.pending = false;
+            c.pair_next = !t_pair;
+            c.interval = std::min<uint64_t>(c.interval * 2,
+                                            VHOST_ASYNC_SIZE_INTERVAL_MAX);
+            c.next_trial = epoch + c.interval;
+            end_trial();
+            return;
+        }
+        if (!c.pending) {
+            /* Cheaper once: confirm with the same kind of trial soon. */
+            c.pending = true;
+            c.pair_next = t_pair;
+            c.next_trial = epoch + 2;
+            end_trial();
+            return;
+        }
+
+        /* Cheaper twice in a row: the classes move, and stay on the way
+         * they are on now (they have been there for two epochs). */
+        move(t_dir, t_cls, base, tried);
+        if (t_pair) {
+            move(!t_dir, t_cls, base, tried);
+        }
+        ph = phase::normal;
+    }
+
+    /* An epoch ended at 'now' with a cost ('valid') or without one. */
+    void
+    end_epoch(uint64_t now, bool valid)
+    {
+        uint64_t cost = valid ? ep_busy * 16 / ep_copies : 0;
+
+        if (!valid) {
+            if (ph == phase::warm || ph == phase::trial) {
+                /* No verdict: the class is tried again at its interval. */
+                size_class &c = classes[t_dir][t_cls];
+
+                c.next_trial = epoch + c.interval;
+                end_trial();
+            }
+            reset_epoch(now);
+            return;
+        }
+        epoch++;
+        if (ph != phase::normal) {
+            trial_epochs++;
+        }
+        switch (ph) {
+        case phase::normal:
+            base_cost = cost;
+            if (pick(&t_dir, &t_cls)) {
+                start_trial(class_total());
+            }
+            break;
+        case phase::warm:
+            ph = phase::trial;
+            break;
+        case phase::trial: {
+            uint64_t total = class_total();
+
+            if (ep_class[t_dir][t_cls] * 8 >= total && base_cost) {
+                judge(base_cost, cost);
+            } else {
+                /* Too little of the class came to say: later. */
+                classes[t_dir][t_cls].next_trial =
+                    epoch + VHOST_ASYNC_SIZE_INTERVAL_MIN;
+                end_trial();
+            }
+            break;
+        }
+        case phase::back:
+            ph = phase::normal;
+            break;
+        }
+        shown_epochs.store(epoch, std::memory_order_relaxed);
+        shown_trial_epochs.store(trial_epochs, std::memory_order_relaxed);
+        reset_epoch(now);
+    }
+
     unsigned int core_id;
+    uint64_t epoch_cycles;
     size_class classes[VHOST_ASYNC_SIZE_N_DIRS][VHOST_ASYNC_SIZE_N_CLASSES];
-    completions comp[VHOST_ASYNC_SIZE_N_DIRS];
+
+    /* The current iteration and epoch. */
+    uint64_t last_tsc = 0;        /* End of the last iteration, 0: none. */
+    unsigned int iter_copies = 0; /* Copies of the current iteration. */
+    uint64_t ep_start = 0;
+    uint64_t ep_busy = 0;   /* Cycles of the iterations that copied. */
+    uint64_t ep_copies = 0; /* Their copies. */
+    uint64_t ep_class[VHOST_ASYNC_SIZE_N_DIRS][VHOST_ASYNC_SIZE_N_CLASSES] =
+        {};
+
+    /* Trials. */
+    phase ph = phase::normal;
+    int t_dir = 0;
+    unsigned int t_cls = 0;
+    bool t_pair = false;    /* The trial took the partner too. */
+    uint64_t base_cost = 0; /* Of the last baseline epoch, 1/16 cycle. */
+    uint64_t epoch = 0;     /* Epochs with a cost. */
+    uint64_t trial_epochs = 0;
+    std::atomic<uint64_t> shown_epochs{0};
+    std::atomic<uint64_t> shown_trial_epochs{0};
 };
 
 namespace {
@@ -195,9 +383,9 @@ std::vector<vhost_async_size *> all;
 } // namespace
 
 struct vhost_async_size *
-vhost_async_size_create(unsigned int core_id) noexcept
+vhost_async_size_create(unsigned int core_id, uint64_t tsc_hz) noexcept
 {
-    auto *p = new vhost_async_size(core_id);
+    auto *p = new vhost_async_size(core_id, tsc_hz);
     std::lock_guard<std::mutex> lock(all_mutex);
 
     all.push_back(p);
@@ -218,103 +406,47 @@ vhost_async_size_destroy(struct vhost_async_size *p) noexcept
 }
 
 bool
-vhost_async_size_use_dma(struct vhost_async_size *p,
+vhost_async_size_use_dma(const struct vhost_async_size *p,
                          enum vhost_async_size_dir dir,
                          unsigned int cls) noexcept
 {
-    size_class &c = p->classes[dir][cls];
-    bool on_dma = c.dma.load(std::memory_order_relaxed);
-
-    if (c.retest_left) {
-        return !on_dma;
-    }
-    if (c.bursts >= VHOST_ASYNC_SIZE_RETEST_PERIOD) {
-        c.bursts = 0;
-        c.retest_left = VHOST_ASYNC_SIZE_RETEST_RUN;
-        /* What the window of the other path holds is from before. */
-        int other = on_dma ? path_cpu : path_dma;
-        c.cycles[other] = c.copies[other] = 0;
-        return !on_dma;
-    }
-    return on_dma;
+    return p->classes[dir][cls].now_dma;
 }
 
 void
 vhost_async_size_record(struct vhost_async_size *p,
                         enum vhost_async_size_dir dir, unsigned int cls,
-                        bool dma, uint64_t cycles,
                         unsigned int copies) noexcept
 {
-    size_class &c = p->classes[dir][cls];
-    int path = dma ? path_dma : path_cpu;
-    bool other = dma != c.dma.load(std::memory_order_relaxed);
-
-    if (!copies) {
-        return;
-    }
-    if (c.retest_left) {
-        unsigned int pos = VHOST_ASYNC_SIZE_RETEST_RUN - c.retest_left;
-
-        c.retest_left--;
-        if (other) {
-            if (pos >= VHOST_ASYNC_SIZE_WARMUP) {
-                c.cycles[path] += cycles;
-                c.copies[path] += copies;
-            }
-            if (!c.retest_left) {
-                /* Back on the class's path, or on the other one if the
-                 * re-test changed it: cold again for a few bursts. */
-                c.cold = VHOST_ASYNC_SIZE_WARMUP;
-                if (c.copies[path]) {
-                    fold(c.est[path], c.windows[path], c.cycles[path],
-                         c.copies[path]);
-                    c.cycles[path] = c.copies[path] = 0;
-                    p->decide(dir, cls);
-                }
-            }
-            return;
-        }
-        /* The sender could not take the other path for this burst (the
-         * vring had copies in flight): a burst of the usual path. */
-    } else {
-        /* Bursts are counted here, not where the path is chosen: a receive
-         * queue asks on every poll, most of which bring nothing. */
-        c.bursts++;
-        if (!other && c.cold) {
-            c.cold--;
-            return;
-        }
-    }
-    /* Outside a re-test, a burst of a class on the CPU goes to the device
-     * when its vring has copies in flight: a measurement of DMA too. */
-    c.cycles[path] += cycles;
-    c.copies[path] += copies;
-    if (c.copies[path] >= VHOST_ASYNC_SIZE_WINDOW) {
-        fold(c.est[path], c.windows[path], c.cycles[path], c.copies[path]);
-        c.cycles[path] = c.copies[path] = 0;
-        p->decide(dir, cls);
-    }
+    p->iter_copies += copies;
+    p->ep_class[dir][cls] += copies;
 }
 
 void
-vhost_async_size_record_completions(struct vhost_async_size *p,
-                                    enum vhost_async_size_dir dir,
-                                    uint64_t cycles,
-                                    unsigned int copies) noexcept
+vhost_async_size_iteration(struct vhost_async_size *p, uint64_t now) noexcept
 {
-    completions &k = p->comp[dir];
+    uint64_t last = p->last_tsc;
 
-    k.cycles += cycles;
-    k.copies += copies;
-    if (k.copies >= VHOST_ASYNC_SIZE_WINDOW) {
-        bool first = !k.windows;
-
-        fold(k.est, k.windows, k.cycles, k.copies);
-        k.cycles = k.copies = 0;
-        if (first) {
-            for (unsigned int c = 0; c < VHOST_ASYNC_SIZE_N_CLASSES; c++) {
-                p->publish(dir, p->classes[dir][c]);
-            }
+    p->last_tsc = now;
+    if (!last || now - last > p->epoch_cycles) {
+        /* The first iteration, or one that took longer than an epoch (the
+         * thread reloaded or slept): what the epoch holds is not a cost. */
+        p->iter_copies = 0;
+        p->end_epoch(now, false);
+        return;
+    }
+    if (p->iter_copies) {
+        p->ep_busy += now - last;
+        p->ep_copies += p->iter_copies;
+        p->iter_copies = 0;
+    }
+    uint64_t len = now - p->ep_start;
+    if (len >= p->epoch_cycles) {
+        if (p->ep_copies >= VHOST_ASYNC_SIZE_EPOCH_COPIES) {
+            p->end_epoch(now, true);
+        } else if (len >= 16 * p->epoch_cycles) {
+            /* Too little traffic to say anything. */
+            p->end_epoch(now, false);
         }
     }
 }
@@ -329,7 +461,16 @@ vhost_async_size_get(const struct vhost_async_size *p,
     info->dma = c.dma.load(std::memory_order_relaxed);
     info->cpu_cost = c.shown_cost[path_cpu].load(std::memory_order_relaxed);
     info->dma_cost = c.shown_cost[path_dma].load(std::memory_order_relaxed);
+    info->trials = c.trials.load(std::memory_order_relaxed);
     info->changes = c.changes.load(std::memory_order_relaxed);
+}
+
+void
+vhost_async_size_epochs(const struct vhost_async_size *p, uint64_t *epochs,
+                        uint64_t *trial_epochs) noexcept
+{
+    *epochs = p->shown_epochs.load(std::memory_order_relaxed);
+    *trial_epochs = p->shown_trial_epochs.load(std::memory_order_relaxed);
 }
 
 uint32_t
@@ -364,7 +505,13 @@ vhost_async_size_format(struct ds *ds) noexcept
                   return a->core_id < b->core_id;
               });
     for (const vhost_async_size *p : sorted) {
-        ds_put_format(ds, "pmd thread core %u:\n", p->core_id);
+        uint64_t epochs, trial_epochs;
+
+        vhost_async_size_epochs(p, &epochs, &trial_epochs);
+        ds_put_format(ds,
+                      "pmd thread core %u: %" PRIu64 " epochs, %" PRIu64
+                      " of them in trials\n",
+                      p->core_id, epochs, trial_epochs);
         for (int d = 0; d < VHOST_ASYNC_SIZE_N_DIRS; d++) {
             auto dir = static_cast<vhost_async_size_dir>(d);
             uint32_t t = vhost_async_size_threshold(p, dir);
@@ -375,8 +522,9 @@ vhost_async_size_format(struct ds *ds) noexcept
             } else {
                 ds_put_format(ds, "copies from %" PRIu32 " bytes by DMA\n", t);
             }
-            ds_put_format(ds, "    %-13s %-4s %10s %10s %7s\n", "copy bytes",
-                          "path", "cpu cyc", "dma cyc", "changes");
+            ds_put_format(ds, "    %-13s %-4s %10s %10s %7s %7s\n",
+                          "copy bytes", "way", "cpu cyc", "dma cyc", "trials",
+                          "changes");
             for (unsigned int c = 0; c < VHOST_ASYNC_SIZE_N_CLASSES; c++) {
                 struct vhost_async_size_class_info info;
                 char range[32];
@@ -397,9 +545,10 @@ vhost_async_size_format(struct ds *ds) noexcept
                 if (info.dma_cost) {
                     snprintf(dma, sizeof dma, "%" PRIu32, info.dma_cost);
                 }
-                ds_put_format(ds, "    %-13s %-4s %10s %10s %7" PRIu64 "\n",
-                              range, info.dma ? "dma" : "cpu", cpu, dma,
-                              info.changes);
+                ds_put_format(
+                    ds, "    %-13s %-4s %10s %10s %7" PRIu64 " %7" PRIu64 "\n",
+                    range, info.dma ? "dma" : "cpu", cpu, dma, info.trials,
+                    info.changes);
             }
         }
     }

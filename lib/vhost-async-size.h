@@ -22,30 +22,48 @@
  *
  * A PMD thread with a DMA device keeps one of these.  For each direction
  * (to the guest, from it) and each class of copy size (powers of two, from
- * "under 128 bytes" to "16 KiB and more"), it learns from the thread's own
- * cycle counts what a copy costs the thread by the CPU and by DMA, and
- * tells the data path which of the two to take for a burst:
+ * "under 128 bytes" to "16 KiB and more"), it decides whether the class's
+ * copies go to the device or to the CPU, by what each way costs the whole
+ * thread: not only the call that copies or submits, but the reaping of
+ * completions, the polls that find nothing while the device works, and the
+ * smaller batches of a slower engine.  The cost is what the target of the
+ * option is: the thread's busy cycles per copy.
  *
- *   - Costs.  The data path times each burst it copies (a CPU copy, or a
- *     submission to the device) and says how many copies it made
- *     (vhost_async_size_record()); for copies to the guest, whose
- *     completions the thread reaps apart from the submission, it also says
- *     what its reaping took and how many copies came back
- *     (vhost_async_size_record_completions()), which adds to the cost of
- *     every DMA class of that direction.  A class's cost by a path is a
- *     moving average, over windows of copies, of cycles per copy.
+ *   - Epochs.  The thread says when each of its iterations ends
+ *     (vhost_async_size_iteration()), and the data path says what it
+ *     copied in it (vhost_async_size_record()).  The cycles of iterations
+ *     that copied something are the thread's busy cycles; an epoch gathers
+ *     them for VHOST_ASYNC_SIZE_EPOCH_MS (longer if it holds fewer than
+ *     VHOST_ASYNC_SIZE_EPOCH_COPIES copies) and gives a cost: busy cycles
+ *     per copy.  An iteration longer than an epoch (a reload, a sleep)
+ *     ends the epoch without a cost.
  *
- *   - Choice.  A class starts on the path that the numeric default
- *     (VHOST_ASYNC_MIN_FRAME_SIZE_DEFAULT) would give it.  It moves to the
- *     other path only once both costs are known and the other one is
- *     cheaper by more than an eighth (hysteresis: a class near the break
- *     even does not flap).  Each change is logged at INFO (rate-limited).
+ *   - Trials.  A class that carries at least an eighth of an epoch's copies
+ *     is tried on the other way now and then: one epoch to warm up (what is
+ *     in flight drains, the other way's code and data come into the cache),
+ *     one measured, then one to come back, not measured.  The trial's cost
+ *     is compared with the epoch just before it, on the usual way.  Two
+ *     trials in a row that find the thread's cost lower by more than a
+ *     sixteenth move the class (hysteresis: a class near the break even
+ *     does not flap, and one with a small share of the copies moves only
+ *     if it makes that much of a difference to the thread), logged at INFO
+ *     (rate-limited).  One trial at a time per thread.
  *
- *   - Re-tests.  Every VHOST_ASYNC_SIZE_RETEST_PERIOD bursts of a class,
- *     the next VHOST_ASYNC_SIZE_RETEST_RUN bursts take the other path (the
- *     first VHOST_ASYNC_SIZE_WARMUP of them are not measured: the other
- *     path's code and data are cold), so that a change of load or engine
- *     is followed.  That is under 1 % of the bursts.
+ *   - Pairs.  Copies of one size often go both ways (a guest that
+ *     forwards), and while one direction waits for a slow engine, the
+ *     other one moving alone gains nothing.  So a class's trials take, one
+ *     time in two, its pair too: the class of the other direction with the
+ *     same sizes, if that one carries an eighth of the copies and goes the
+ *     same way.  Such a trial moves both.
+ *
+ *   - Schedule.  A class's trials come every VHOST_ASYNC_SIZE_INTERVAL_MIN
+ *     epochs at first; each trial that keeps the class where it is doubles
+ *     its interval, up to VHOST_ASYNC_SIZE_INTERVAL_MAX epochs (about 10 s,
+ *     2 epochs in 1024 on the other way), and a move starts over: a change
+ *     of load or engine is followed within seconds.
+ *
+ *   - Start.  A class starts on the way that the numeric default
+ *     (VHOST_ASYNC_MIN_FRAME_SIZE_DEFAULT) gives it.
  *
  * The data path keeps frames in order as with a numeric threshold: a burst
  * is copied by the CPU only on a vring with no copy in flight, whatever
@@ -79,19 +97,19 @@ enum vhost_async_size_dir {
     VHOST_ASYNC_SIZE_N_DIRS
 };
 
-/* Re-test schedule, in bursts of a class (see above). */
-#define VHOST_ASYNC_SIZE_RETEST_PERIOD 1024
-#define VHOST_ASYNC_SIZE_RETEST_RUN 8
-#define VHOST_ASYNC_SIZE_WARMUP 2
-
-/* A cost estimate folds in a window of at least this many copies. */
-#define VHOST_ASYNC_SIZE_WINDOW 256
+/* Epochs and trials (see above). */
+#define VHOST_ASYNC_SIZE_EPOCH_MS 10
+#define VHOST_ASYNC_SIZE_EPOCH_COPIES 64
+#define VHOST_ASYNC_SIZE_INTERVAL_MIN 8
+#define VHOST_ASYNC_SIZE_INTERVAL_MAX 1024
 
 struct vhost_async_size;
 
-/* Creates the policy of the PMD thread on core 'core_id' and lists it for
- * vhost_async_size_format(); destroy unlists it. */
-struct vhost_async_size *vhost_async_size_create(unsigned int core_id)
+/* Creates the policy of the PMD thread on core 'core_id', whose cycle
+ * counter runs at 'tsc_hz', and lists it for vhost_async_size_format();
+ * destroy unlists it. */
+struct vhost_async_size *vhost_async_size_create(unsigned int core_id,
+                                                 uint64_t tsc_hz)
     VHOST_ASYNC_SIZE_NOEXCEPT;
 void vhost_async_size_destroy(struct vhost_async_size *)
     VHOST_ASYNC_SIZE_NOEXCEPT;
@@ -109,36 +127,41 @@ vhost_async_size_class(uint32_t bytes)
 
 /* Whether the next burst of class 'cls' in 'dir' should go to the DMA
  * device.  The caller copies it as it can (by the CPU only on a vring with
- * nothing in flight), then says how with vhost_async_size_record(). */
-bool vhost_async_size_use_dma(struct vhost_async_size *,
+ * nothing in flight), then says what it copied with
+ * vhost_async_size_record(). */
+bool vhost_async_size_use_dma(const struct vhost_async_size *,
                               enum vhost_async_size_dir, unsigned int cls)
     VHOST_ASYNC_SIZE_NOEXCEPT;
 
-/* Records that a burst of class 'cls' in 'dir' made 'copies' copies, by DMA
- * if 'dma' (the submission) or by the CPU, in 'cycles' TSC cycles. */
+/* Records that the current iteration made 'copies' copies of class 'cls' in
+ * 'dir' (submitted to the device or copied by the CPU). */
 void vhost_async_size_record(struct vhost_async_size *,
                              enum vhost_async_size_dir, unsigned int cls,
-                             bool dma, uint64_t cycles, unsigned int copies)
+                             unsigned int copies) VHOST_ASYNC_SIZE_NOEXCEPT;
+
+/* Says that an iteration of the thread ended at TSC cycle 'now'. */
+void vhost_async_size_iteration(struct vhost_async_size *, uint64_t now)
     VHOST_ASYNC_SIZE_NOEXCEPT;
 
-/* Records that reaping completions in 'dir' took 'cycles' and took back
- * 'copies' copies. */
-void vhost_async_size_record_completions(struct vhost_async_size *,
-                                         enum vhost_async_size_dir,
-                                         uint64_t cycles, unsigned int copies)
-    VHOST_ASYNC_SIZE_NOEXCEPT;
-
-/* What the policy knows of class 'cls' in 'dir', for tests: cycles per copy
- * by the CPU and by DMA (including completions), 0 if not known yet. */
+/* What the policy knows of class 'cls' in 'dir': the thread's busy cycles
+ * per copy while the class went by the CPU and by DMA (0: not known yet),
+ * from the epochs around its trials. */
 struct vhost_async_size_class_info {
-    bool dma;          /* The class's current path. */
-    uint32_t cpu_cost; /* Cycles per copy by the CPU. */
-    uint32_t dma_cost; /* ...by DMA, with its completion. */
-    uint64_t changes;  /* Times the class changed path. */
+    bool dma;          /* The class's current way. */
+    uint32_t cpu_cost; /* The thread's cycles per copy, class by the CPU. */
+    uint32_t dma_cost; /* ...class by DMA. */
+    uint64_t trials;   /* Trials with a verdict. */
+    uint64_t changes;  /* Times the class changed way. */
 };
 void vhost_async_size_get(const struct vhost_async_size *,
                           enum vhost_async_size_dir, unsigned int cls,
                           struct vhost_async_size_class_info *)
+    VHOST_ASYNC_SIZE_NOEXCEPT;
+
+/* Epochs that gave a cost, and epochs spent on trials (warming up,
+ * measured, coming back), for tests and vhost-async/show. */
+void vhost_async_size_epochs(const struct vhost_async_size *,
+                             uint64_t *epochs, uint64_t *trial_epochs)
     VHOST_ASYNC_SIZE_NOEXCEPT;
 
 /* The smallest copy size from which every class in 'dir' goes to DMA, or
@@ -147,7 +170,7 @@ uint32_t vhost_async_size_threshold(const struct vhost_async_size *,
                                     enum vhost_async_size_dir)
     VHOST_ASYNC_SIZE_NOEXCEPT;
 
-/* Appends to 'ds', for each listed PMD thread, its classes' costs and paths
+/* Appends to 'ds', for each listed PMD thread, its classes' costs and ways
  * and its thresholds. */
 void vhost_async_size_format(struct ds *) VHOST_ASYNC_SIZE_NOEXCEPT;
 

@@ -2083,12 +2083,9 @@ vhost_async_send(struct vhost_async_port *port, int vid, uint16_t vring,
             idle = settle_tx(port, *vr, vid, vring, dma);
         }
         if (idle) {
-            uint64_t start = learn ? rte_get_tsc_cycles() : 0;
-
             sent = cpu_enqueue(vid, vring, pkts, cnt, max_retries, retries);
             if (learn) {
                 vhost_async_size_record(pmd.size, VHOST_ASYNC_SIZE_TX, cls,
-                                        false, rte_get_tsc_cycles() - start,
                                         copies_of(sent, cnt, copies));
             }
             port->count(DIR_TX, CTR_CPU, sent);
@@ -2116,7 +2113,6 @@ vhost_async_send(struct vhost_async_port *port, int vid, uint16_t vring,
     }
 
     uint64_t gen = port->gen.load(std::memory_order_acquire);
-    uint64_t start = learn ? rte_get_tsc_cycles() : 0;
     int reaped = 0;
     for (;;) {
         int n = rte_vhost_submit_enqueue_burst(vid, vring, pkts + sent,
@@ -2134,8 +2130,7 @@ vhost_async_send(struct vhost_async_port *port, int vid, uint16_t vring,
         (*retries)++;
     }
     if (learn) {
-        vhost_async_size_record(pmd.size, VHOST_ASYNC_SIZE_TX, cls, true,
-                                rte_get_tsc_cycles() - start,
+        vhost_async_size_record(pmd.size, VHOST_ASYNC_SIZE_TX, cls,
                                 copies_of(sent, cnt, copies));
     }
     if (sent) {
@@ -2198,12 +2193,9 @@ vhost_async_recv(struct vhost_async_port *port, int vid, uint16_t vring,
             take_back_rx(vid, vring, *vr, dma);
             got = pop_held(port, *vr, pkts, n);
         } else {
-            uint64_t start = learn ? rte_get_tsc_cycles() : 0;
-
             got = rte_vhost_dequeue_burst(vid, vring, mp, pkts, n);
             if (learn && got) {
                 vhost_async_size_record(pmd.size, VHOST_ASYNC_SIZE_RX, cls,
-                                        false, rte_get_tsc_cycles() - start,
                                         got);
             }
             port->count(DIR_RX, CTR_CPU, got);
@@ -2222,18 +2214,16 @@ vhost_async_recv(struct vhost_async_port *port, int vid, uint16_t vring,
      * this clears them itself. */
     uint64_t gen = port->gen.load(std::memory_order_acquire);
     int nr_inflight = -1;
-    uint64_t start = learn ? rte_get_tsc_cycles() : 0;
     got = rte_vhost_async_try_dequeue_burst(vid, vring, mp, pkts, n,
                                             &nr_inflight, dma, 0);
-    uint64_t took = learn ? rte_get_tsc_cycles() - start : 0;
     if (min) {
         track_length(*vr, pkts, got, min);
     }
     int submitted = nr_inflight >= 0 ? nr_inflight - vr->inflight + got : 0;
     if (learn) {
-        /* The call submits and completes: it costs what its copies cost,
-         * counted by the larger of the two. */
-        vhost_async_size_record(pmd.size, VHOST_ASYNC_SIZE_RX, cls, true, took,
+        /* The call submits and completes: its copies are the larger of the
+         * two. */
+        vhost_async_size_record(pmd.size, VHOST_ASYNC_SIZE_RX, cls,
                                 std::max(got, submitted));
     }
     if (nr_inflight >= 0) {
@@ -2273,7 +2263,9 @@ vhost_async_pmd_reload(unsigned int core_id, int numa_id, bool busy) noexcept
     if (pmd.dma != old || (pmd.dma >= 0 && !pmd.size)) {
         /* What copies cost is learned afresh with another device. */
         vhost_async_size_destroy(pmd.size);
-        pmd.size = pmd.dma >= 0 ? vhost_async_size_create(core_id) : nullptr;
+        pmd.size = pmd.dma >= 0
+                       ? vhost_async_size_create(core_id, rte_get_tsc_hz())
+                       : nullptr;
     }
 }
 
@@ -2313,16 +2305,22 @@ ask_inflight(listed_vring &e)
 unsigned int
 vhost_async_pmd_poll(uint64_t *cycles) noexcept
 {
+    uint64_t start = 0;
+
+    if (pmd.size && min_frame_size.load(std::memory_order_relaxed) ==
+                        VHOST_ASYNC_MIN_FRAME_SIZE_AUTO) {
+        /* vhost-async-min-frame-size=auto: the thread calls this once per
+         * iteration, which is the policy's clock. */
+        start = rte_get_tsc_cycles();
+        vhost_async_size_iteration(pmd.size, start);
+    }
     if (pmd.tx.empty() && pmd.rx.empty()) {
         return 0;
     }
 
-    /* With vhost-async-min-frame-size=auto, what reaping costs is part of
-     * what a copy to a guest costs. */
-    bool learn = pmd.size && min_frame_size.load(std::memory_order_relaxed) ==
-                                 VHOST_ASYNC_MIN_FRAME_SIZE_AUTO;
-    bool timed = cycles || learn;
-    uint64_t start = timed ? rte_get_tsc_cycles() : 0;
+    if (cycles && !start) {
+        start = rte_get_tsc_cycles();
+    }
     unsigned int reaped = 0;
 
     /* Receive vrings are reaped as they are polled; the entries of a guest
@@ -2372,16 +2370,8 @@ vhost_async_pmd_poll(uint64_t *cycles) noexcept
         }
         i++;
     }
-    if (timed) {
-        uint64_t took = rte_get_tsc_cycles() - start;
-
-        if (cycles) {
-            *cycles += took;
-        }
-        if (learn) {
-            vhost_async_size_record_completions(pmd.size, VHOST_ASYNC_SIZE_TX,
-                                                took, reaped);
-        }
+    if (cycles) {
+        *cycles += rte_get_tsc_cycles() - start;
     }
     return reaped;
 }

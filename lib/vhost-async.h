@@ -251,7 +251,9 @@ int vhost_async_recv(struct vhost_async_port *, int vid, uint16_t vring,
  * calls it only if vhost_async_pmd_has_device()): it returns the number of
  * packets whose copies it reaped and, unless 'cycles' is null, adds to
  * '*cycles' the TSC cycles it took, if it had anything listed (it reads no
- * TSC otherwise).  A guest's teardown waits for the
+ * TSC otherwise, except with vhost-async-min-frame-size=auto, whose policy
+ * takes each call as the end of an iteration).  A guest's teardown waits
+ * for the
  * threads to let go of its vrings on their next poll.  dpif_netdev_run()
  * reloads the PMD threads when vhost_async_reload_needed() (DMA device
  * claims must change). */

@@ -1492,73 +1492,142 @@ test_asks_shared_vring(struct ovs_cmdl_context *ctx OVS_UNUSED)
 }
 
 /* vhost-async-min-frame-size=auto: the policy (lib/vhost-async-size.h) on a
- * synthetic cost source, with no timing.  A simulated sender asks it for
- * each burst of 32 copies, charges the cycles per copy that the case sets
- * for the path it took, 5000 for the first two bursts after the thread
- * changes path (cold code and data), and reports them. */
-struct sim_costs {
+ * synthetic cost source, with no timing.  A simulated PMD thread, whose TSC
+ * runs at 1 GHz, copies a burst of 32 frames of each of its flows in each
+ * iteration, each by the way the policy says, and its TSC advances by what
+ * the case says the iteration costs: a fixed overhead plus, for each copy,
+ * the cycles of the way it took, times a jitter of up to 10 % (a fixed
+ * pseudo-random sequence).  A flow's first iteration after a change of way
+ * costs 5000 cycles more per copy (cold code and data). */
+#define SIM_HZ UINT64_C(1000000000)
+#define SIM_OVERHEAD 300
+
+struct sim_flow {
+    enum vhost_async_size_dir dir;
+    unsigned int cls;
     unsigned int cpu;  /* Cycles per copy by the CPU. */
-    unsigned int dma;  /* ...by DMA, the submission. */
-    unsigned int comp; /* ...to reap a completion (to the guest only). */
+    unsigned int dma;  /* ...by DMA, all that it costs the thread. */
     bool cpu_ok;       /* The vring lets the CPU copy (nothing in flight). */
+
+    /* Results. */
+    int last;          /* Way of the last burst, -1 before the first. */
+    unsigned long n_dma, n_cpu;
+    uint64_t since;      /* TSC of the start of what is reported. */
+    uint64_t changes;    /* The class's changes at 'since'. */
+    uint64_t changed_at; /* TSC of the first change since, 0: none. */
 };
 
-struct sim_state {
-    int last;          /* Path of the last burst, -1 before the first. */
-    int cold;          /* Bursts still cold. */
-    unsigned long n_dma, n_cpu;
+struct sim {
+    struct vhost_async_size *p;
+    uint64_t now;
+    uint32_t seed;
+    unsigned int dma_wait; /* Cycles per copy that an iteration with any
+                            * DMA copy waits for a slow engine, once. */
 };
+
+static struct sim_flow
+sim_flow(enum vhost_async_size_dir dir, unsigned int cls, unsigned int cpu,
+         unsigned int dma, bool cpu_ok)
+{
+    return (struct sim_flow) {
+        .dir = dir, .cls = cls, .cpu = cpu, .dma = dma, .cpu_ok = cpu_ok,
+        .last = -1,
+    };
+}
 
 static void
-sim_bursts(struct vhost_async_size *p, enum vhost_async_size_dir dir,
-           unsigned int cls, const struct sim_costs *c, struct sim_state *st,
-           int n)
+sim_init(struct sim *sim, unsigned int core_id)
 {
-    for (int i = 0; i < n; i++) {
-        bool dma = vhost_async_size_use_dma(p, dir, cls);
-        unsigned int per_copy;
+    sim->p = vhost_async_size_create(core_id, SIM_HZ);
+    sim->now = 1;
+    sim->seed = 1;
+    sim->dma_wait = 0;
+    vhost_async_size_iteration(sim->p, sim->now);
+}
 
-        if (!dma && !c->cpu_ok) {
-            dma = true;
+/* Runs 'ms' simulated milliseconds of the 'n' flows. */
+static void
+sim_run(struct sim *sim, struct sim_flow *flows, int n, unsigned int ms)
+{
+    uint64_t end = sim->now + ms * (SIM_HZ / 1000);
+
+    while (sim->now < end) {
+        uint64_t cycles = 0;
+        bool any_dma = false;
+
+        for (int i = 0; i < n; i++) {
+            struct sim_flow *f = &flows[i];
+            struct vhost_async_size_class_info info;
+            bool dma = vhost_async_size_use_dma(sim->p, f->dir, f->cls);
+            unsigned int per_copy;
+
+            if (!dma && !f->cpu_ok) {
+                dma = true;
+            }
+            per_copy = dma ? f->dma : f->cpu;
+            if (f->last >= 0 && f->last != dma) {
+                per_copy += 5000;
+            }
+            f->last = dma;
+            any_dma |= dma;
+            vhost_async_size_record(sim->p, f->dir, f->cls, 32);
+            cycles += 32ULL * per_copy;
+            if (dma) {
+                f->n_dma++;
+            } else {
+                f->n_cpu++;
+            }
+            vhost_async_size_get(sim->p, f->dir, f->cls, &info);
+            if (info.changes > f->changes && !f->changed_at) {
+                f->changed_at = sim->now;
+            }
         }
-        if (st->last != dma) {
-            st->last = dma;
-            st->cold = 2;
+        if (any_dma) {
+            cycles += 32ULL * sim->dma_wait;
         }
-        per_copy = dma ? c->dma : c->cpu;
-        if (st->cold) {
-            st->cold--;
-            per_copy = 5000;
-        }
-        vhost_async_size_record(p, dir, cls, dma, 32ULL * per_copy, 32);
-        if (dma && dir == VHOST_ASYNC_SIZE_TX) {
-            vhost_async_size_record_completions(p, dir, 32ULL * c->comp, 32);
-        }
-        if (dma) {
-            st->n_dma++;
-        } else {
-            st->n_cpu++;
-        }
+        sim->seed = sim->seed * 1103515245 + 12345;
+        cycles = (cycles + SIM_OVERHEAD) * (950 + (sim->seed >> 16) % 101)
+                 / 1000;
+        sim->now += cycles;
+        vhost_async_size_iteration(sim->p, sim->now);
     }
 }
 
-/* Runs 'n' bursts of class 'cls' in 'dir' with costs 'c' on 'p', and prints
- * what the policy then says of the class. */
+/* Prints what the policy says of flow 'f', and of the bursts it sent by the
+ * way that was not the class's at the end, and forgets them. */
 static void
-sim_case(const char *what, struct vhost_async_size *p,
-         enum vhost_async_size_dir dir, unsigned int cls,
-         const struct sim_costs *c, struct sim_state *st, int n)
+sim_print(const char *what, struct sim *sim, struct sim_flow *f)
 {
     struct vhost_async_size_class_info info;
+    unsigned long other;
 
-    sim_bursts(p, dir, cls, c, st, n);
-    vhost_async_size_get(p, dir, cls, &info);
-    printf("%s: %s, cpu %"PRIu32", dma %"PRIu32", changes %"PRIu64
-           ", %lu of %lu bursts by the other path\n", what,
-           info.dma ? "dma" : "cpu", info.cpu_cost, info.dma_cost,
-           info.changes, info.dma ? st->n_cpu : st->n_dma,
-           st->n_cpu + st->n_dma);
-    st->n_cpu = st->n_dma = 0;
+    vhost_async_size_get(sim->p, f->dir, f->cls, &info);
+    other = info.dma ? f->n_cpu : f->n_dma;
+    printf("%s: %s, cpu %"PRIu32", dma %"PRIu32", trials %"PRIu64
+           ", changes %"PRIu64", %.1f %% of bursts by the other way",
+           what, info.dma ? "dma" : "cpu", info.cpu_cost, info.dma_cost,
+           info.trials, info.changes,
+           100.0 * other / (f->n_cpu + f->n_dma));
+    if (f->changed_at) {
+        printf(", first change after %"PRIu64" ms",
+               (f->changed_at - f->since) / (SIM_HZ / 1000));
+    }
+    printf("\n");
+    f->n_cpu = f->n_dma = 0;
+    f->changed_at = 0;
+    f->since = sim->now;
+    f->changes = info.changes;
+}
+
+static void
+sim_one(const char *what, struct sim_flow f, unsigned int ms)
+{
+    struct sim sim;
+
+    sim_init(&sim, 1);
+    sim_run(&sim, &f, 1, ms);
+    sim_print(what, &sim, &f);
+    vhost_async_size_destroy(sim.p);
 }
 
 static void
@@ -1566,9 +1635,9 @@ test_size_policy(struct ovs_cmdl_context *ctx OVS_UNUSED)
 {
     enum vhost_async_size_dir tx = VHOST_ASYNC_SIZE_TX;
     enum vhost_async_size_dir rx = VHOST_ASYNC_SIZE_RX;
-    struct sim_state st = { .last = -1 };
-    struct vhost_async_size *p;
     struct ds ds = DS_EMPTY_INITIALIZER;
+    struct sim sim;
+    uint64_t epochs, trial_epochs;
 
     ovs_assert(vhost_async_size_class(0) == 0);
     ovs_assert(vhost_async_size_class(127) == 0);
@@ -1578,72 +1647,103 @@ test_size_policy(struct ovs_cmdl_context *ctx OVS_UNUSED)
     ovs_assert(vhost_async_size_class(16384) == 8);
     ovs_assert(vhost_async_size_class(UINT32_MAX) == 8);
 
-    /* The costs measured on this machine's dma_skeleton (issue 13): 64 B
-     * stays with the CPU, 1518 B moves to it, 9000 B stays with DMA. */
-    p = vhost_async_size_create(1);
-    sim_case("64 B, cpu 50, dma 200+30", p, tx, 0,
-             &(struct sim_costs) { 50, 200, 30, true }, &st, 20000);
-    st.last = -1;
-    sim_case("1518 B, cpu 683, dma 800+30", p, tx, 4,
-             &(struct sim_costs) { 683, 800, 30, true }, &st, 20000);
-    st.last = -1;
-    sim_case("9000 B, cpu 2908, dma 2294+30", p, tx, 7,
-             &(struct sim_costs) { 2908, 2294, 30, true }, &st, 20000);
+    /* What copies cost this machine's PMD thread with dma_skeleton, all
+     * included (issue 13): 64 B stays with the CPU, 1518 B moves to it,
+     * 9000 B stays with DMA.  20 simulated seconds each. */
+    sim_one("tx 64 B, cpu 50, dma 230",
+            sim_flow(tx, 0, 50, 230, true), 20000);
+    sim_one("tx 1518 B, cpu 683, dma 830",
+            sim_flow(tx, 4, 683, 830, true), 20000);
+    sim_one("tx 9000 B, cpu 2908, dma 2324",
+            sim_flow(tx, 7, 2908, 2324, true), 20000);
 
-    /* The engine gets faster: the class on the CPU follows, within a few
-     * re-tests. */
-    st.last = 0;
-    sim_case("1518 B, dma now 400+30", p, tx, 4,
-             &(struct sim_costs) { 683, 400, 30, true }, &st, 5000);
-    vhost_async_size_destroy(p);
+    /* Hysteresis: the thread's cost per copy must fall by more than a
+     * sixteenth (with an overhead of 300 cycles per iteration, the
+     * thread's cost per copy is about 9 cycles more than the copy's). */
+    sim_one("rx 128 B, cpu 100, dma 95",
+            sim_flow(rx, 1, 100, 95, true), 20000);
+    sim_one("rx 128 B, cpu 100, dma 80",
+            sim_flow(rx, 1, 100, 80, true), 20000);
 
-    /* The first bursts after a change of path are cold: not measured. */
-    p = vhost_async_size_create(1);
-    st.last = -1;
-    sim_case("256 B, cpu 100 (cold 5000), dma 300+30", p, tx, 2,
-             &(struct sim_costs) { 100, 300, 30, true }, &st, 2000);
-    vhost_async_size_destroy(p);
+    /* A vring that never empties: the CPU cannot be tried, and the class
+     * stays on DMA. */
+    sim_one("tx 1518 B, vring never empty",
+            sim_flow(tx, 4, 683, 830, false), 20000);
 
-    /* Hysteresis: the other path must be cheaper by more than an eighth. */
-    p = vhost_async_size_create(1);
-    st.last = -1;
-    sim_case("rx 128 B, cpu 100, dma 90", p, rx, 1,
-             &(struct sim_costs) { 100, 90, 0, true }, &st, 20000);
-    sim_case("rx 128 B, cpu 100, dma 80", p, rx, 1,
-             &(struct sim_costs) { 100, 80, 0, true }, &st, 20000);
-    vhost_async_size_destroy(p);
+    /* The engine gets faster, after the class settled on the CPU and its
+     * trials came as seldom as they do: it follows within seconds. */
+    struct sim_flow f = sim_flow(tx, 4, 683, 830, true);
+    sim_init(&sim, 1);
+    sim_run(&sim, &f, 1, 60000);
+    sim_print("tx 1518 B, 60 s", &sim, &f);
+    f.dma = 430;
+    sim_run(&sim, &f, 1, 20000);
+    sim_print("tx 1518 B, then dma 430 for 20 s", &sim, &f);
+    vhost_async_size_destroy(sim.p);
 
-    /* A vring that never empties: the CPU cannot be re-tested, and the
-     * class stays on DMA without a CPU cost. */
-    p = vhost_async_size_create(1);
-    st.last = -1;
-    sim_case("1518 B, vring never empty", p, tx, 4,
-             &(struct sim_costs) { 683, 800, 30, false }, &st, 20000);
-    vhost_async_size_destroy(p);
+    /* A guest that forwards, with an engine that the thread waits for:
+     * moving either direction alone to the CPU costs more (the other one
+     * still waits), moving both costs less.  Trials alternate between the
+     * class alone and the class with its pair. */
+    struct sim_flow pvp[] = {
+        sim_flow(tx, 4, 170, 20, true),
+        sim_flow(rx, 4, 170, 20, true),
+    };
+    sim_init(&sim, 1);
+    sim.dma_wait = 500;
+    sim_run(&sim, pvp, ARRAY_SIZE(pvp), 20000);
+    sim_print("pvp 1518 B, tx", &sim, &pvp[0]);
+    sim_print("pvp 1518 B, rx", &sim, &pvp[1]);
+    vhost_async_size_destroy(sim.p);
 
-    /* Polls that bring nothing are not bursts: no re-test without traffic. */
-    p = vhost_async_size_create(1);
+    /* A thread without traffic runs no trial and has no epoch. */
+    sim_init(&sim, 1);
     for (int i = 0; i < 100000; i++) {
-        ovs_assert(!vhost_async_size_use_dma(p, rx, 0));
+        ovs_assert(!vhost_async_size_use_dma(sim.p, rx, 0));
+        sim.now += 1000;
+        vhost_async_size_iteration(sim.p, sim.now);
     }
-    vhost_async_size_destroy(p);
+    vhost_async_size_epochs(sim.p, &epochs, &trial_epochs);
+    printf("no traffic: %"PRIu64" epochs, %"PRIu64" in trials\n",
+           epochs, trial_epochs);
+    vhost_async_size_destroy(sim.p);
 
-    /* A CPU copy that grows with the size against a flat DMA cost: the
-     * threshold is where they cross, and vhost-async/show says so. */
-    p = vhost_async_size_create(3);
-    for (unsigned int cls = 0; cls < VHOST_ASYNC_SIZE_N_CLASSES; cls++) {
-        unsigned int mid = cls ? 96U << cls : 96;
-        struct sim_costs c = { 40 + mid / 3, 700, 30, true };
-
-        st.last = -1;
-        sim_bursts(p, tx, cls, &c, &st, 3000);
+    /* Iterations longer than an epoch (the thread reloads) in the middle
+     * of trials: the trials end without a verdict, and the class stays. */
+    f = sim_flow(tx, 4, 683, 830, true);
+    sim_init(&sim, 1);
+    for (int i = 0; i < 200; i++) {
+        sim_run(&sim, &f, 1, 25);
+        sim.now += SIM_HZ;
+        vhost_async_size_iteration(sim.p, sim.now);
     }
+    sim_print("tx 1518 B, a reload every 25 ms", &sim, &f);
+    vhost_async_size_destroy(sim.p);
+
+    /* Mixed traffic, as a PVP loop gives it: short and long frames both
+     * ways, each a quarter of the copies.  A class moves if that makes a
+     * difference of more than a sixteenth to the thread (tx 1518 B), not
+     * otherwise (tx 2048 B).  Then what vhost-async/show says. */
+    struct sim_flow mix[] = {
+        sim_flow(tx, 0, 50, 230, true),
+        sim_flow(tx, 4, 683, 1200, true),
+        sim_flow(tx, 5, 1300, 1400, true),
+        sim_flow(rx, 0, 60, 200, true),
+        sim_flow(rx, 7, 2908, 2000, true),
+    };
+    sim_init(&sim, 3);
+    sim_run(&sim, mix, ARRAY_SIZE(mix), 20000);
+    sim_print("mixed, tx 64 B", &sim, &mix[0]);
+    sim_print("mixed, tx 1518 B", &sim, &mix[1]);
+    sim_print("mixed, tx 2048 B", &sim, &mix[2]);
+    sim_print("mixed, rx 64 B", &sim, &mix[3]);
+    sim_print("mixed, rx 9000 B", &sim, &mix[4]);
     printf("threshold tx %"PRIu32", rx %"PRIu32"\n",
-           vhost_async_size_threshold(p, tx),
-           vhost_async_size_threshold(p, rx));
+           vhost_async_size_threshold(sim.p, tx),
+           vhost_async_size_threshold(sim.p, rx));
     vhost_async_size_format(&ds);
     fputs(ds_cstr(&ds), stdout);
-    vhost_async_size_destroy(p);
+    vhost_async_size_destroy(sim.p);
 
     ds_clear(&ds);
     vhost_async_size_format(&ds);
