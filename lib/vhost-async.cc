@@ -2192,6 +2192,10 @@ vhost_async_recv(struct vhost_async_port *port, int vid, uint16_t vring,
         if (vr->inflight) {
             take_back_rx(vid, vring, *vr, dma);
             got = pop_held(port, *vr, pkts, n);
+            if (learn) {
+                vhost_async_size_record(pmd.size, VHOST_ASYNC_SIZE_RX, cls,
+                                        got);
+            }
         } else {
             got = rte_vhost_dequeue_burst(vid, vring, mp, pkts, n);
             if (learn && got) {
@@ -2220,11 +2224,10 @@ vhost_async_recv(struct vhost_async_port *port, int vid, uint16_t vring,
         track_length(*vr, pkts, got, min);
     }
     int submitted = nr_inflight >= 0 ? nr_inflight - vr->inflight + got : 0;
-    if (learn) {
-        /* The call submits and completes: its copies are the larger of the
-         * two. */
-        vhost_async_size_record(pmd.size, VHOST_ASYNC_SIZE_RX, cls,
-                                std::max(got, submitted));
+    if (learn && (got || submitted > 0)) {
+        /* A copy from a guest counts once, when it is delivered, as by the
+         * CPU; an iteration that only submitted worked all the same. */
+        vhost_async_size_record(pmd.size, VHOST_ASYNC_SIZE_RX, cls, got);
     }
     if (nr_inflight >= 0) {
         if (submitted > 0) {
