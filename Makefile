@@ -51,7 +51,7 @@ build: assemble
 	@fork/build
 
 check: build
-	@fork/check checkpatch unit dpdk soak asan packages
+	@fork/check checkpatch fork unit dpdk soak asan packages
 
 check-unit: build
 	@fork/check unit
@@ -100,7 +100,8 @@ sandbox: build
 # The demo runs the fork's programs from the build tree.
 DEMO_ARGS = $(if $(SIZE),--size $(SIZE)) \
 	$(if $(DURATION),--duration $(DURATION)) \
-	$(if $(ASYNC),--async $(ASYNC)) $(if $(DMA),--dma-devices $(DMA))
+	$(if $(ASYNC),--async $(ASYNC)) $(if $(DMA),--dma-devices $(DMA)) \
+	$(if $(MIN_FRAME_SIZE),--min-frame-size $(MIN_FRAME_SIZE))
 TREE_PATH = $(CURDIR)/$(TREE)/utilities:$(CURDIR)/$(TREE)/vswitchd:$(CURDIR)/$(TREE)/ovsdb
 demo: build
 	@PATH="$(TREE_PATH):$$PATH" \

@@ -27,7 +27,6 @@
 
 #include "openvswitch/dynamic-string.h"
 #include "openvswitch/vlog.h"
-#include "vhost-async.h"
 
 VLOG_DEFINE_THIS_MODULE(vhost_async_size);
 
@@ -94,8 +93,7 @@ struct vhost_async_size {
     {
         for (auto &dir : classes) {
             for (unsigned int c = 0; c < VHOST_ASYNC_SIZE_N_CLASSES; c++) {
-                bool dma =
-                    class_floor(c) >= VHOST_ASYNC_MIN_FRAME_SIZE_DEFAULT;
+                bool dma = class_floor(c) >= VHOST_ASYNC_SIZE_START;
 
                 dir[c].now_dma = dma;
                 dir[c].dma.store(dma, std::memory_order_relaxed);
@@ -355,7 +353,8 @@ struct vhost_async_size {
 
     /* The current iteration and epoch. */
     uint64_t last_tsc = 0;        /* End of the last iteration, 0: none. */
-    unsigned int iter_copies = 0; /* Copies of the current iteration. */
+    bool iter_busy = false;       /* The current iteration copied. */
+    unsigned int iter_copies = 0; /* Its copies. */
     uint64_t ep_start = 0;
     uint64_t ep_busy = 0;   /* Cycles of the iterations that copied. */
     uint64_t ep_copies = 0; /* Their copies. */
@@ -418,6 +417,7 @@ vhost_async_size_record(struct vhost_async_size *p,
                         enum vhost_async_size_dir dir, unsigned int cls,
                         unsigned int copies) noexcept
 {
+    p->iter_busy = true;
     p->iter_copies += copies;
     p->ep_class[dir][cls] += copies;
 }
@@ -431,13 +431,15 @@ vhost_async_size_iteration(struct vhost_async_size *p, uint64_t now) noexcept
     if (!last || now - last > p->epoch_cycles) {
         /* The first iteration, or one that took longer than an epoch (the
          * thread reloaded or slept): what the epoch holds is not a cost. */
+        p->iter_busy = false;
         p->iter_copies = 0;
         p->end_epoch(now, false);
         return;
     }
-    if (p->iter_copies) {
+    if (p->iter_busy) {
         p->ep_busy += now - last;
         p->ep_copies += p->iter_copies;
+        p->iter_busy = false;
         p->iter_copies = 0;
     }
     uint64_t len = now - p->ep_start;

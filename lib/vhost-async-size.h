@@ -62,8 +62,8 @@
  *     2 epochs in 1024 on the other way), and a move starts over: a change
  *     of load or engine is followed within seconds.
  *
- *   - Start.  A class starts on the way that the numeric default
- *     (VHOST_ASYNC_MIN_FRAME_SIZE_DEFAULT) gives it.
+ *   - Start.  A class starts on the way that a threshold of
+ *     VHOST_ASYNC_SIZE_START bytes gives it.
  *
  * The data path keeps frames in order as with a numeric threshold: a burst
  * is copied by the CPU only on a vring with no copy in flight, whatever
@@ -96,6 +96,9 @@ enum vhost_async_size_dir {
     VHOST_ASYNC_SIZE_RX, /* From the guest. */
     VHOST_ASYNC_SIZE_N_DIRS
 };
+
+/* With auto, classes of copies from this many bytes start on DMA. */
+#define VHOST_ASYNC_SIZE_START 256
 
 /* Epochs and trials (see above). */
 #define VHOST_ASYNC_SIZE_EPOCH_MS 10
@@ -134,7 +137,10 @@ bool vhost_async_size_use_dma(const struct vhost_async_size *,
     VHOST_ASYNC_SIZE_NOEXCEPT;
 
 /* Records that the current iteration made 'copies' copies of class 'cls' in
- * 'dir' (submitted to the device or copied by the CPU). */
+ * 'dir' (to a guest: submitted to the device or copied by the CPU; from a
+ * guest: delivered, by the CPU or completed by the device).  'copies' may
+ * be 0 for an iteration that worked only on copies that count later (from
+ * a guest, submitted to the device): it is busy all the same. */
 void vhost_async_size_record(struct vhost_async_size *,
                              enum vhost_async_size_dir, unsigned int cls,
                              unsigned int copies) VHOST_ASYNC_SIZE_NOEXCEPT;

@@ -140,13 +140,13 @@ bool vhost_async_enabled(void) VHOST_ASYNC_NOEXCEPT;
  * 0 sends every copy to the device.  Sending to a guest decides by burst
  * (all its frames are short), receiving by the moving average of the frame
  * lengths of the queue; either way, a CPU copy only once the vring has no
- * copy in flight, so that frames keep their order. */
-#define VHOST_ASYNC_MIN_FRAME_SIZE_DEFAULT 256
-
-/* vhost-async-min-frame-size=auto: each PMD thread learns, from its own
- * cycle counts, which copies cost it less by its DMA device, by size class
- * and direction (vhost-async-size.h). */
+ * copy in flight, so that frames keep their order.
+ *
+ * VHOST_ASYNC_MIN_FRAME_SIZE_AUTO ("auto", the default): each PMD thread
+ * finds, from its own cycle counts, which copies cost it less by its DMA
+ * device, by size class and direction (vhost-async-size.h). */
 #define VHOST_ASYNC_MIN_FRAME_SIZE_AUTO UINT_MAX
+#define VHOST_ASYNC_MIN_FRAME_SIZE_DEFAULT VHOST_ASYNC_MIN_FRAME_SIZE_AUTO
 void vhost_async_set_min_frame_size(unsigned int bytes) VHOST_ASYNC_NOEXCEPT;
 unsigned int vhost_async_min_frame_size(void) VHOST_ASYNC_NOEXCEPT;
 

@@ -1189,7 +1189,7 @@ test_two_pmds_mixed(struct ovs_cmdl_context *ctx OVS_UNUSED)
 {
     int n = 0;
 
-    env_init(2, 2, NULL);
+    env_init(2, 2, "256");
     ovs_assert(pmd_start(env.pmd_a) == 0);
     ovs_assert(pmd_start(env.pmd_b) == 1);
 
