@@ -9,7 +9,43 @@ state=$tree/.git/ovs-dma
 # the assembled tree at the same path.
 overlay_dirs="Documentation build-aux debian include lib ovsdb rhel tests utilities vswitchd"
 
-. "$top/fork/upstream.pin"
+# OVS_DMA_PIN: another pin file, for testing these scripts.
+pin_file=${OVS_DMA_PIN:-$top/fork/upstream.pin}
+. "$pin_file"
+
+# Prints the sha256 that the pin records for Debian revision $1 of the
+# upstream source, or nothing if it records none.
+upstream_known_sha() {
+    local v=$1 w
+    if [ "$v" = "$UPSTREAM_VERSION" ]; then
+        echo "$UPSTREAM_SHA256"
+        return
+    fi
+    for w in $UPSTREAM_KNOWN; do
+        if [ "${w%%=*}" = "$v" ]; then
+            echo "${w#*=}"
+            return
+        fi
+    done
+}
+
+# Prints the version of package $1 to install for the pinned release: the
+# pinned revision if the archive has it, else the archive's newest revision
+# of UPSTREAM_BASE, else nothing.
+upstream_pick_version() {
+    local pkg=$1 v best=
+    for v in $(apt-cache madison "$pkg" 2>/dev/null | awk -F'|' '{gsub(/ /, "", $2); print $2}'); do
+        if [ "$v" = "$UPSTREAM_VERSION" ]; then
+            echo "$v"
+            return
+        fi
+        if [ "${v%-*}" = "$UPSTREAM_BASE" ] &&
+           { [ -z "$best" ] || dpkg --compare-versions "$v" gt "$best"; }; then
+            best=$v
+        fi
+    done
+    echo "$best"
+}
 
 say() {
     printf '%s\n' "$*"
@@ -32,7 +68,7 @@ tree_git() {
 # series and every patch it names, in order.
 patches_stamp() {
     {
-        cat "$top/fork/upstream.pin" "$top/fork/generated-files"
+        cat "$pin_file" "$top/fork/generated-files"
         if [ -f "$top/patches/series" ]; then
             cat "$top/patches/series"
             series | while read -r p; do
