@@ -2077,7 +2077,7 @@ vhost_async_send(struct vhost_async_port *port, int vid, uint16_t vring,
                             : tx_idle(*vr, vid, vring);
 
         if (!idle && learn) {
-            /* The copies ahead are a re-test's, or the class just moved
+            /* The copies ahead are a trial's, or the class just moved
              * to the CPU: reap them rather than let the whole queue stay
              * on the device for as long as the load keeps it busy. */
             idle = settle_tx(port, *vr, vid, vring, dma);
