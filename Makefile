@@ -1,12 +1,33 @@
-# ovs-dma: Open vSwitch 3.1 with vhost-user copies offloaded to DMA engines.
+# ovs-dma: Open vSwitch with vhost-user copies offloaded to DMA engines.
 #
 # This repository holds only ovs-dma's own work: patches/ (changes to
 # upstream files) and our new files at their paths in the OVS tree.  The
-# targets below assemble Debian's OVS 3.1.0 source with them in build/ovs,
-# build it and test it.  'make help' lists them.
+# targets below assemble Debian's OVS source with them, build it and test
+# it.  'make help' lists them.
+#
+# TARGET picks the upstream: bookworm (the default: Debian 12's OVS 3.1.0
+# and DPDK 22.11, patches/, build/ovs) or trixie (Debian 13's OVS 3.5.0 and
+# DPDK 24.11, patches/trixie/, build/trixie/ovs, built and run in a Debian
+# 13 root, build/trixie/root, that 'make deps TARGET=trixie' makes).
 
 SHELL := /bin/bash
-TREE := build/ovs
+TARGET ?= bookworm
+export TARGET
+ifeq ($(TARGET),bookworm)
+OUT := build
+TARGET_RELEASE := 12
+else ifeq ($(TARGET),trixie)
+OUT := build/trixie
+TARGET_RELEASE := 13
+else
+$(error TARGET=$(TARGET): it is bookworm (the default) or trixie)
+endif
+TREE := $(OUT)/ovs
+# Runs a command where the target is built: on this machine if it runs the
+# target's Debian release, else in the target's Debian root (as the fork/
+# scripts do, see fork/lib.sh).
+HOST_RELEASE := $(firstword $(subst ., ,$(shell cat /etc/debian_version 2>/dev/null)))
+RUN := $(if $(filter $(TARGET_RELEASE),$(HOST_RELEASE)),,fork/target-root exec)
 
 .DEFAULT_GOAL := build
 .PHONY: help deps assemble build check check-unit check-dpdk check-packages \
@@ -14,8 +35,12 @@ TREE := build/ovs
 	export-patches reset-tree sandbox demo bench deb check-deb rpm clean
 
 help:
+	@echo "TARGET=bookworm      (default) Debian 12: OVS 3.1.0, DPDK 22.11, build/ovs"
+	@echo "TARGET=trixie        Debian 13: OVS 3.5.0, DPDK 24.11, build/trixie/ovs,"
+	@echo "                     in a Debian 13 root (build/trixie/root); every"
+	@echo "                     target below takes it"
 	@echo "make deps            install Debian packages, set up hugepages (root)"
-	@echo "make                 assemble build/ovs (upstream + patches + our files), build it"
+	@echo "make                 assemble $(TREE) (upstream + patches + our files), build it"
 	@echo "make check           checkpatch, OVS testsuite, DPDK system tests, a 5-min"
 	@echo "                     soak, the sanitizer run, the packages"
 	@echo "make check-unit      only the OVS testsuite (TESTSUITEFLAGS, default -j8)"
@@ -73,7 +98,7 @@ SOAK_ARGS = $(if $(SOAK_SECONDS),--seconds $(SOAK_SECONDS)) \
 	$(if $(SOAK_CYCLES),--cycles $(SOAK_CYCLES)) \
 	$(if $(SOAK_SEED),--seed $(SOAK_SEED))
 soak: build
-	@PATH="$(TREE_PATH):$$PATH" \
+	@$(RUN) env PATH="$(TREE_PATH):$$PATH" \
 	OVS_SCHEMA="$(CURDIR)/$(TREE)/vswitchd/vswitch.ovsschema" \
 	/usr/bin/python3 -B $(TREE)/utilities/ovs-dma-soak $(SOAK_ARGS)
 
@@ -95,7 +120,7 @@ rpm: assemble
 	@fork/rpm
 
 sandbox: build
-	$(MAKE) -C $(TREE) sandbox
+	$(RUN) $(MAKE) -C $(TREE) sandbox
 
 # The demo runs the fork's programs from the build tree.
 DEMO_ARGS = $(if $(SIZE),--size $(SIZE)) \
@@ -104,18 +129,19 @@ DEMO_ARGS = $(if $(SIZE),--size $(SIZE)) \
 	$(if $(MIN_FRAME_SIZE),--min-frame-size $(MIN_FRAME_SIZE))
 TREE_PATH = $(CURDIR)/$(TREE)/utilities:$(CURDIR)/$(TREE)/vswitchd:$(CURDIR)/$(TREE)/ovsdb
 demo: build
-	@PATH="$(TREE_PATH):$$PATH" \
+	@$(RUN) env PATH="$(TREE_PATH):$$PATH" \
 	OVS_SCHEMA="$(CURDIR)/$(TREE)/vswitchd/vswitch.ovsschema" \
 	$(TREE)/utilities/ovs-dma-demo $(DEMO_ARGS)
 
 # The benchmark runs Debian's DPDK switch (fetched, not installed) beside
-# the fork's, and writes build/bench/results.{csv,md,png}.
+# the fork's, and writes build/bench/results.{csv,md,png} (for trixie,
+# build/trixie/bench/).
 bench: build
 	@fork/debian-ovs
-	@PATH="$(TREE_PATH):$$PATH" /usr/bin/python3 \
+	@$(RUN) env PATH="$(TREE_PATH):$$PATH" /usr/bin/python3 \
 	$(TREE)/utilities/ovs-dma-bench $(if $(QUICK),--quick) \
-	--debian-vswitchd $(CURDIR)/build/bench/debian/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk \
-	--out $(CURDIR)/build/bench $(BENCH_ARGS)
+	--debian-vswitchd $(CURDIR)/$(OUT)/bench/debian/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk \
+	--out $(CURDIR)/$(OUT)/bench $(BENCH_ARGS)
 
 clean:
 	rm -rf build

@@ -1,7 +1,48 @@
 # Shell helpers shared by the fork/ scripts.  Sourced, not executed.
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-tree=${OVS_TREE:-$top/build/ovs}
+
+say() {
+    printf '%s\n' "$*"
+}
+
+die() {
+    printf '%s: error: %s\n' "${0##*/}" "$*" >&2
+    exit 1
+}
+
+# TARGET: the upstream release that is built (README.md, "Targets").  Each
+# has its pin and package list (target_dir), its patch series (patch_dir),
+# its build directory (target_out, with the assembled tree in it) and, when
+# it is not this machine's Debian release, a Debian root of its own that
+# the fork/ scripts run in (target_root, see fork/target-root).
+target=${TARGET:-bookworm}
+case $target in
+    bookworm)
+        target_release=12
+        target_dir=$top/fork
+        patch_dir=$top/patches
+        target_out=$top/build
+        default_tree=$target_out/ovs
+        ;;
+    trixie)
+        target_release=13
+        target_dir=$top/fork/trixie
+        patch_dir=$top/patches/trixie
+        target_out=$top/build/trixie
+        default_tree=$target_out/ovs
+        ;;
+    *)
+        die "unknown TARGET '$target': it is bookworm (the default) or trixie"
+        ;;
+esac
+export TARGET=$target
+target_root=
+if [ "$target_release" != "$(cut -d. -f1 /etc/debian_version 2>/dev/null)" ]; then
+    target_root=$target_out/root
+fi
+
+tree=${OVS_TREE:-$default_tree}
 state=$tree/.git/ovs-dma
 
 # Directories of the OVS tree in which this repository keeps files of its
@@ -9,9 +50,78 @@ state=$tree/.git/ovs-dma
 # the assembled tree at the same path.
 overlay_dirs="Documentation build-aux debian include lib ovsdb rhel tests utilities vswitchd"
 
-# OVS_DMA_PIN: another pin file, for testing these scripts.
-pin_file=${OVS_DMA_PIN:-$top/fork/upstream.pin}
+# OVS_DMA_PIN: another pin file, for testing these scripts.  Messages name
+# the target's own.
+pin_name=${target_dir#$top/}/upstream.pin
+pin_file=${OVS_DMA_PIN:-$top/$pin_name}
 . "$pin_file"
+
+# Prints the sha256 of the upstream source, UPSTREAM_SOURCE: of the file for
+# a tarball (Debian 12's package), and for a directory (Debian 13's ships the
+# unpacked tree) of the list of its files' sha256 sums, by path in C order.
+upstream_source_sha() {
+    if [ -d "$UPSTREAM_SOURCE" ]; then
+        (cd "$UPSTREAM_SOURCE" && find . \( -type f -o -type l \) -print0 \
+             | LC_ALL=C sort -z | xargs -0 sha256sum) \
+            | sha256sum | cut -d' ' -f1
+    else
+        sha256sum "$UPSTREAM_SOURCE" | cut -d' ' -f1
+    fi
+}
+
+# Makes a minimal Debian root of the target's release in directory $1 (which
+# must not exist) with debootstrap, from a download kept in target_out for
+# the next time, logging to $2: Debian's archive in its sources, and no
+# service started by a package install (policy-rc.d), as in any chroot.
+# DEBIAN_MIRROR and DEBIAN_SECURITY_MIRROR choose the archive.
+make_debian_root() {
+    local root=$1 log=$2
+    local base=$target_out/$target-minbase.tgz
+    local mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+    local security_mirror=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+
+    mkdir -p "$target_out"
+    if [ ! -f "$base" ]; then
+        say "Downloading a minimal Debian $target_release ($target) with debootstrap (kept in ${base#$top/})..."
+        command -v debootstrap >/dev/null \
+            || apt-get install -y -q --no-install-recommends debootstrap >>"$log" 2>&1 \
+            || die "could not install debootstrap"
+        rm -rf "$target_out/debootstrap.tmp"
+        debootstrap --variant=minbase --make-tarball="$base.tmp" "$target" \
+            "$target_out/debootstrap.tmp" "$mirror" >>"$log" 2>&1 \
+            || { rm -f "$base.tmp"; die "debootstrap could not download $target from $mirror (log: ${log#$top/})"; }
+        rm -rf "$target_out/debootstrap.tmp"
+        mv "$base.tmp" "$base"
+    fi
+    debootstrap --variant=minbase --unpack-tarball="$base" "$target" \
+        "$root" "$mirror" >>"$log" 2>&1 \
+        || die "debootstrap failed (log: ${log#$top/})"
+    rm -f "$root"/etc/apt/sources.list "$root"/etc/apt/sources.list.d/*
+    printf '%s' "Types: deb
+URIs: $mirror
+Suites: $target $target-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: $security_mirror
+Suites: $target-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+" \
+        >"$root/etc/apt/sources.list.d/debian.sources"
+    printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+    chmod 755 "$root/usr/sbin/policy-rc.d"
+}
+
+# Runs the calling script again in the target's Debian root, if it has one
+# and this is not already in it; a script that calls it does all of its
+# work there.
+enter_target_root() {
+    if [ -n "$target_root" ]; then
+        exec "$top/fork/target-root" exec "$0" "$@"
+    fi
+}
 
 # Prints the sha256 that the pin records for Debian revision $1 of the
 # upstream source, or nothing if it records none.
@@ -47,15 +157,6 @@ upstream_pick_version() {
     echo "$best"
 }
 
-say() {
-    printf '%s\n' "$*"
-}
-
-die() {
-    printf '%s: error: %s\n' "${0##*/}" "$*" >&2
-    exit 1
-}
-
 # Runs git in the assembled tree with settings that do not depend on the
 # developer's configuration, so that what it writes is the same everywhere.
 tree_git() {
@@ -69,10 +170,10 @@ tree_git() {
 patches_stamp() {
     {
         cat "$pin_file" "$top/fork/generated-files"
-        if [ -f "$top/patches/series" ]; then
-            cat "$top/patches/series"
+        if [ -f "$patch_dir/series" ]; then
+            cat "$patch_dir/series"
             series | while read -r p; do
-                cat "$top/patches/$p"
+                cat "$patch_dir/$p"
             done
         fi
     } | sha256sum | cut -d' ' -f1
@@ -80,8 +181,8 @@ patches_stamp() {
 
 # Prints the patch file names of patches/series, in order.
 series() {
-    [ -f "$top/patches/series" ] || return 0
-    sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$top/patches/series"
+    [ -f "$patch_dir/series" ] || return 0
+    sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$patch_dir/series"
 }
 
 # Writes the assembled tree as a plain source tree in $1 (which must not
