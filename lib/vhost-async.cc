@@ -338,12 +338,20 @@ struct vhost_async_port {
     bool
     wants_async() const
     {
-        return asks_async() && !socket_conflicts;
+        return asks_async() && !socket_conflicts && !socket_vduse;
     }
 
     void
     warn_refused() const
     {
+        if (socket_vduse) {
+            VLOG_WARN("%s: vhost-async-support is refused: the port is a "
+                      "VDUSE device, which needs the vhost IOMMU, and the "
+                      "asynchronous vhost API cannot be used with it; the "
+                      "port copies with the CPU.",
+                      name.c_str());
+            return;
+        }
         VLOG_WARN("%s: vhost-async-support is refused: it cannot be used "
                   "together with %s; the port copies with the CPU.",
                   name.c_str(),
@@ -377,6 +385,9 @@ struct vhost_async_port {
      * the main thread while no guest is attached. */
     bool socket_registered = false;
     uint64_t socket_conflicts = 0;
+    /* Whether the socket is a VDUSE device ("/dev/vduse/..."): DPDK runs
+     * those with its IOMMU support, which excludes asynchronous copy. */
+    bool socket_vduse = false;
     std::atomic<bool> socket_async{false};
 
     /* The attached guest's vhost device id, until destroy_device() has
@@ -1616,7 +1627,8 @@ settings_changed()
             /* netdev-dpdk registers the socket again when it reconfigures
              * the port, after the PMD threads let go of it. */
             seq_change(port->reconfigure_seq);
-        } else if (port->socket_registered && port->socket_conflicts &&
+        } else if (port->socket_registered &&
+                   (port->socket_conflicts || port->socket_vduse) &&
                    port->asks_async()) {
             port->warn_refused();
         }
@@ -1790,17 +1802,21 @@ vhost_async_socket_unregistered(struct vhost_async_port *port) noexcept
 }
 
 uint64_t
-vhost_async_socket_flags(struct vhost_async_port *port,
+vhost_async_socket_flags(struct vhost_async_port *port, const char *path,
                          uint64_t flags) noexcept
 {
+    static const char vduse_dir[] = "/dev/vduse/";
+
     port->socket_registered = true;
     port->socket_conflicts = flags & (RTE_VHOST_USER_IOMMU_SUPPORT |
                                       RTE_VHOST_USER_POSTCOPY_SUPPORT);
+    port->socket_vduse =
+        path && !strncmp(path, vduse_dir, sizeof vduse_dir - 1);
     port->socket_async.store(false, std::memory_order_release);
     if (!port->asks_async()) {
         return flags & ~RTE_VHOST_USER_ASYNC_COPY;
     }
-    if (port->socket_conflicts) {
+    if (port->socket_conflicts || port->socket_vduse) {
         port->warn_refused();
         return flags & ~RTE_VHOST_USER_ASYNC_COPY;
     }

@@ -161,7 +161,10 @@ unsigned int vhost_async_min_frame_size(void) VHOST_ASYNC_NOEXCEPT;
  * registered.  When that changes, vhost-async changes 'reconfigure_seq' (the
  * netdev's) and vhost_async_reregister_needed() becomes true: netdev-dpdk
  * then unregisters the socket, which detaches the guest, and registers it
- * again with vhost_async_socket_flags(), or says with
+ * again with vhost_async_socket_flags() (given the socket's path and the
+ * vhost flags it is registered with, it adds RTE_VHOST_USER_ASYNC_COPY or
+ * takes it away; it refuses asynchronous copy, with a warning, to a socket
+ * with IOMMU or postcopy support and to a VDUSE device), or says with
  * vhost_async_socket_unregistered() that it could not.  The port goes with
  * vhost_async_port_destroy(); a guest still attached is torn down by
  * destroy_device() when the socket is unregistered.
@@ -182,8 +185,8 @@ bool vhost_async_reregister_needed(const struct vhost_async_port *)
     VHOST_ASYNC_NOEXCEPT;
 void vhost_async_socket_unregistered(struct vhost_async_port *)
     VHOST_ASYNC_NOEXCEPT;
-uint64_t vhost_async_socket_flags(struct vhost_async_port *, uint64_t flags)
-    VHOST_ASYNC_NOEXCEPT;
+uint64_t vhost_async_socket_flags(struct vhost_async_port *, const char *path,
+                                  uint64_t flags) VHOST_ASYNC_NOEXCEPT;
 
 /* Appends the port's counters to 'stats': for each direction (tx to the
  * guest, rx from it) the packets submitted to DMA devices, completed, in

@@ -319,7 +319,7 @@ env_init(int n_devs, int n_vrings, const char *min_frame_size)
 
     env.reconfigure_seq = seq_create();
     env.port = vhost_async_port_create("vhu0", env.reconfigure_seq);
-    vhost_async_socket_flags(env.port, 0);
+    vhost_async_socket_flags(env.port, "vhu0.sock", 0);
     env.n_vrings = n_vrings;
     env.vid = fake_vhost_attach(n_vrings);
     for (int q = 0; q < FAKE_MAX_VRINGS; q++) {
@@ -529,7 +529,7 @@ static void
 env_add_port2(void)
 {
     env.port2 = vhost_async_port_create("vhu1", env.reconfigure_seq);
-    vhost_async_socket_flags(env.port2, 0);
+    vhost_async_socket_flags(env.port2, "vhu1.sock", 0);
     env.vid2 = fake_vhost_attach(2);
     worker_run(env.vhost, step_attach2, NULL);
 }
@@ -1137,6 +1137,55 @@ test_option_case(struct ovs_cmdl_context *ctx OVS_UNUSED)
     set_config_value("False");
     ovs_assert(!vhost_async_enabled());
     smap_destroy(&options);
+    env_destroy();
+}
+
+/* Returns whether vhost_async_socket_flags() registers 'port' with path
+ * 'path' and vhost flags 'flags' for asynchronous copy. */
+static bool
+socket_takes_async(struct vhost_async_port *port, const char *path,
+                   uint64_t flags)
+{
+    uint64_t out = vhost_async_socket_flags(port, path, flags);
+
+    ovs_assert((out & ~RTE_VHOST_USER_ASYNC_COPY) == flags);
+    return out & RTE_VHOST_USER_ASYNC_COPY;
+}
+
+/* A socket with the vhost IOMMU or postcopy, or a VDUSE device, is
+ * registered without asynchronous copy, with a warning; the same port
+ * registered otherwise takes it again. */
+static void
+test_socket_refused(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    env_init(1, 2, "0");
+
+    struct vhost_async_port *port;
+
+    port = vhost_async_port_create("vduse0", env.reconfigure_seq);
+    ovs_assert(socket_takes_async(port, "/run/vduse0.sock",
+                                  RTE_VHOST_USER_CLIENT));
+    ovs_assert(!socket_takes_async(port, "/dev/vduse/vduse0",
+                                   RTE_VHOST_USER_CLIENT));
+    /* Refused is what the socket wants: nothing to register again. */
+    ovs_assert(!vhost_async_reregister_needed(port));
+    ovs_assert(!socket_takes_async(port, "/run/vduse0.sock",
+                                   RTE_VHOST_USER_IOMMU_SUPPORT));
+    ovs_assert(!socket_takes_async(port, "/run/vduse0.sock",
+                                   RTE_VHOST_USER_POSTCOPY_SUPPORT));
+    /* A path that only starts like a VDUSE device's is not one. */
+    ovs_assert(socket_takes_async(port, "/dev/vduse", 0));
+    ovs_assert(socket_takes_async(port, NULL, 0));
+
+    /* Turned off and on again, the VDUSE port still refuses, and says so
+     * again. */
+    ovs_assert(!socket_takes_async(port, "/dev/vduse/vduse0", 0));
+    set_config_value("false");
+    ovs_assert(!vhost_async_reregister_needed(port));
+    set_config_value("true");
+    ovs_assert(!vhost_async_reregister_needed(port));
+
+    vhost_async_port_destroy(port);
     env_destroy();
 }
 
@@ -1771,6 +1820,7 @@ static const struct ovs_cmdl_command commands[] = {
      OVS_RO},
     {"device-stats-fail", NULL, 0, 0, test_device_stats_fail, OVS_RO},
     {"option-case", NULL, 0, 0, test_option_case, OVS_RO},
+    {"socket-refused", NULL, 0, 0, test_socket_refused, OVS_RO},
     {"shared-vring", NULL, 0, 0, test_shared_vring, OVS_RO},
     {"two-pmds-mixed", NULL, 0, 0, test_two_pmds_mixed, OVS_RO},
     {"reload-during-teardown", NULL, 0, 0, test_reload_during_teardown,
