@@ -11,7 +11,11 @@
 # 13 root, build/trixie/root, that 'make deps TARGET=trixie' makes).
 
 SHELL := /bin/bash
-TARGET ?= bookworm
+# From the command line only ("make TARGET=trixie ..."): a TARGET that the
+# environment has for some other purpose (CI systems set one) is not ours.
+ifneq ($(origin TARGET),command line)
+TARGET := bookworm
+endif
 export TARGET
 ifeq ($(TARGET),bookworm)
 OUT := build
@@ -27,7 +31,7 @@ TREE := $(OUT)/ovs
 # target's Debian release, else in the target's Debian root (as the fork/
 # scripts do, see fork/lib.sh).
 HOST_RELEASE := $(firstword $(subst ., ,$(shell cat /etc/debian_version 2>/dev/null)))
-RUN := $(if $(filter $(TARGET_RELEASE),$(HOST_RELEASE)),,fork/target-root exec)
+RUN := $(if $(or $(OVS_DMA_IN_ROOT),$(filter $(TARGET_RELEASE),$(HOST_RELEASE))),,fork/target-root exec)
 
 .DEFAULT_GOAL := build
 .PHONY: help deps assemble build check check-unit check-dpdk check-packages \
@@ -143,5 +147,10 @@ bench: build
 	--debian-vswitchd $(CURDIR)/$(OUT)/bench/debian/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk \
 	--out $(CURDIR)/$(OUT)/bench $(BENCH_ARGS)
 
+# Never across a mount point: fork/target-root and fork/check-deb mount only
+# in namespaces of their own, and this refuses if anything is mounted below
+# build/ all the same.
 clean:
-	rm -rf build
+	@! findmnt -rn -o TARGET | grep -q '^$(CURDIR)/build\(/\|$$\)' \
+	    || { echo "make clean: something is mounted under build/: unmount it first" >&2; exit 1; }
+	rm -rf --one-file-system build

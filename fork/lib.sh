@@ -37,8 +37,14 @@ case $target in
         ;;
 esac
 export TARGET=$target
+# fork/target-root sets OVS_DMA_IN_ROOT in the root it runs a command in:
+# there, the target builds where it runs, whatever the root's
+# /etc/debian_version says (a testing root says "trixie/sid").
 target_root=
-if [ "$target_release" != "$(cut -d. -f1 /etc/debian_version 2>/dev/null)" ]; then
+if [ -n "${OVS_DMA_IN_ROOT:-}" ]; then
+    [ "$OVS_DMA_IN_ROOT" = "$target" ] \
+        || die "TARGET=$target asked for in the Debian root of TARGET=$OVS_DMA_IN_ROOT"
+elif [ "$target_release" != "$(cut -d. -f1 /etc/debian_version 2>/dev/null)" ]; then
     target_root=$target_out/root
 fi
 
@@ -84,7 +90,8 @@ make_debian_root() {
     if [ ! -f "$base" ]; then
         say "Downloading a minimal Debian $target_release ($target) with debootstrap (kept in ${base#$top/})..."
         command -v debootstrap >/dev/null \
-            || apt-get install -y -q --no-install-recommends debootstrap >>"$log" 2>&1 \
+            || { apt-get update -q >>"$log" 2>&1 &&
+                 apt-get install -y -q --no-install-recommends debootstrap >>"$log" 2>&1; } \
             || die "could not install debootstrap"
         rm -rf "$target_out/debootstrap.tmp"
         debootstrap --variant=minbase --make-tarball="$base.tmp" "$target" \
